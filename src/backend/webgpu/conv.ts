@@ -1,0 +1,200 @@
+// conv2d on WebGPU as implicit GEMMs (gemm.wgsl main, three specialisations). The im2col matrix is never
+// materialised: the loaders decode (channel, kh, kw) from k and (image, pixel) from the column. Every shape
+// constant is baked into the shader, so the compiler turns the divisions into multiplications; the batch
+// size stays a uniform. Groups run along workgroup z.
+//
+//   forward          out[co, (n, p)]  = sum_{ci, kh, kw} W[co, (ci, kh, kw)] * X[(ci, kh, kw), (n, p)]
+//   backward input   dX[ci, (n, q)]   = sum_{co, kh, kw} W[co, ci, kh, kw] * dY[co, n, q - k]    (flipped kernel)
+//   backward weight  dW[co, (ci, kh, kw)] = sum_{(n, p)} dY[co, (n, p)] * X[(ci, kh, kw), (n, p)]
+
+import type { Conv2dParams, Operand } from '../interface.js';
+import type { GpuContext } from './context.js';
+import { gemmSource, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
+import { pickTile } from './matmul.js';
+
+const PARAMS = `struct Params {
+  M: u32, N: u32, K: u32, accumulate: u32,
+  x_base: u32, w_base: u32, out_base: u32, bias_base: u32,
+}`;
+
+interface Geometry {
+  batch: number; C: number; H: number; W: number;
+  O: number; OH: number; OW: number; KH: number; KW: number;
+}
+
+function geometry(x: Operand, w: Operand, out: Operand): Geometry {
+  return {
+    batch: x.shape[0], C: x.shape[1], H: x.shape[2], W: x.shape[3],
+    O: w.shape[0], KH: w.shape[2], KW: w.shape[3], OH: out.shape[2], OW: out.shape[3],
+  };
+}
+
+function constants(g: Geometry, p: Conv2dParams): string {
+  const cg = g.C / p.groups, og = g.O / p.groups;
+  return `
+const C = ${g.C}u; const H = ${g.H}u; const W = ${g.W}u; const HW = ${g.H * g.W}u;
+const O = ${g.O}u; const OH = ${g.OH}u; const OW = ${g.OW}u; const OHW = ${g.OH * g.OW}u;
+const KH = ${g.KH}u; const KW = ${g.KW}u; const KHW = ${g.KH * g.KW}u;
+const CG = ${cg}u; const OG = ${og}u;
+const SH = ${p.strideH}i; const SW = ${p.strideW}i; const PT = ${p.padTop}i; const PL = ${p.padLeft}i;
+const DH = ${p.dilationH}i; const DW = ${p.dilationW}i;`;
+}
+
+function shapeKey(g: Geometry, p: Conv2dParams, tile: TileConfig): string {
+  return [g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.KW, p.strideH, p.strideW, p.padTop, p.padLeft,
+    p.dilationH, p.dilationW, p.groups, tileKey(tile)].join(',');
+}
+
+/** Images per dispatch so that each binding stays under the device limit. */
+function imagesPerChunk(ctx: GpuContext, perImage: number[], fn: string): number {
+  const worst = Math.max(...perImage);
+  const n = Math.floor(ctx.maxWindowElements / Math.max(1, worst));
+  if (n < 1) throw new Error(`${fn}: one image needs ${worst} elements in one binding, over the device limit of ${ctx.maxWindowElements}`);
+  return n;
+}
+
+export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | null, p: Conv2dParams,
+                       out: Operand, fuseRelu = false): void {
+  const g = geometry(x, w, out);
+  if (out.size === 0) return;
+  const og = g.O / p.groups;
+  const M = og, K = (g.C / p.groups) * g.KH * g.KW;
+  const tile = pickTile(ctx, M, g.OH * g.OW * g.batch);
+  const key = `conv2d:${shapeKey(g, p, tile)}:${bias !== null}:${fuseRelu}`;
+  const pipeline = ctx.pipeline(key, () => gemmSource({
+    tile,
+    params: PARAMS,
+    extraBindings: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
+    helpers: constants(g, p) + `
+struct Column { valid: bool, base: u32, ih0: i32, iw0: i32 }
+fn column(n: u32, grp: u32) -> Column {
+  let img = n / OHW; let q = n % OHW;
+  let oh = i32(q / OW); let ow = i32(q % OW);
+  return Column(n < P.N, P.x_base + (img * C + grp * CG) * HW, oh * SH - PT, ow * SW - PL);
+}
+fn load_x(c: Column, k: u32) -> f32 {
+  if (!c.valid || k >= P.K) { return 0.0; }
+  let ci = k / KHW; let r = k % KHW;
+  let ih = c.ih0 + i32(r / KW) * DH; let iw = c.iw0 + i32(r % KW) * DW;
+  if (ih < 0 || iw < 0 || ih >= i32(H) || iw >= i32(W)) { return 0.0; }
+  return b[c.base + ci * HW + u32(ih) * W + u32(iw)];
+}
+fn load_w(m: u32, k: u32, grp: u32) -> f32 {
+  if (m >= P.M || k >= P.K) { return 0.0; }
+  return a[P.w_base + (grp * OG + m) * P.K + k];
+}`,
+    a: { fast: 'k', load: (m, k) => `load_w(${m}, ${k}, batch)` },
+    b: { fast: 'mn', prologue: 'let col = column(FIX, batch);', load: (_n, k) => `load_x(col, ${k})` },
+    storeColumn: (n) => `let img = ${n} / OHW; let q = ${n} % OHW;`,
+    store: (m, _n, v) => {
+      const co = `batch * OG + ${m}`;
+      let s = `var v = ${v};`;
+      if (bias) s += ` v += bias[P.bias_base + ${co}];`;
+      if (fuseRelu) s += ' v = max(v, 0.0);';
+      return s + ` out[P.out_base + (img * O + ${co}) * OHW + q] = v;`;
+    },
+  }), 'main');
+  const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2d');
+  const ww = ctx.window(w);
+  const bw = bias ? ctx.window(bias) : null;
+  for (let n0 = 0; n0 < g.batch; n0 += per) {
+    const nb = Math.min(per, g.batch - n0);
+    const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
+    const ow = ctx.window(out, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const N = nb * g.OH * g.OW;
+    ctx.dispatch(pipeline, bw ? [ow, ww, xw, bw] : [ow, ww, xw],
+      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0], workgroupsFor(tile, M, N, p.groups), 'conv2d');
+  }
+}
+
+export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand): void {
+  const g = geometry(dx, w, gy);
+  if (dx.size === 0) return;
+  const M = g.C / p.groups, K = (g.O / p.groups) * g.KH * g.KW;
+  const tile = pickTile(ctx, M, g.H * g.W * g.batch);
+  const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}`;
+  const pipeline = ctx.pipeline(key, () => gemmSource({
+    tile,
+    params: PARAMS,
+    helpers: constants(g, p) + `
+struct Pixel { valid: bool, base: u32, th: i32, tw: i32 }
+fn pixel(n: u32, grp: u32) -> Pixel {
+  let img = n / HW; let q = n % HW;
+  return Pixel(n < P.N, P.x_base + (img * O + grp * OG) * OHW, i32(q / W) + PT, i32(q % W) + PL);
+}
+fn load_gy(px: Pixel, k: u32) -> f32 {
+  if (!px.valid || k >= P.K) { return 0.0; }
+  let co = k / KHW; let r = k % KHW;
+  let sh = px.th - i32(r / KW) * DH; let sw = px.tw - i32(r % KW) * DW;
+  if (sh < 0 || sw < 0 || sh % SH != 0 || sw % SW != 0) { return 0.0; }
+  let oh = sh / SH; let ow = sw / SW;
+  if (oh >= i32(OH) || ow >= i32(OW)) { return 0.0; }
+  return b[px.base + co * OHW + u32(oh) * OW + u32(ow)];
+}
+fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
+  if (m >= P.M || k >= P.K) { return 0.0; }
+  let co = k / KHW; let r = k % KHW;
+  return a[P.w_base + ((grp * OG + co) * CG + m) * KHW + r];
+}`,
+    a: { fast: 'k', load: (m, k) => `load_wt(${m}, ${k}, batch)` },
+    b: { fast: 'mn', prologue: 'let px = pixel(FIX, batch);', load: (_n, k) => `load_gy(px, ${k})` },
+    storeColumn: (n) => `let img = ${n} / HW; let q = ${n} % HW;`,
+    store: (m, _n, v) => `out[P.out_base + (img * C + batch * CG + ${m}) * HW + q] = ${v};`,
+  }), 'main');
+  const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2dBackwardInput');
+  const ww = ctx.window(w);
+  for (let n0 = 0; n0 < g.batch; n0 += per) {
+    const nb = Math.min(per, g.batch - n0);
+    const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const xw = ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
+    const N = nb * g.H * g.W;
+    ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0],
+      workgroupsFor(tile, M, N, p.groups), 'conv2dBackwardInput');
+  }
+}
+
+export function conv2dBackwardWeight(ctx: GpuContext, x: Operand, gy: Operand, p: Conv2dParams, dw: Operand): void {
+  const g = geometry(x, dw, gy);
+  if (dw.size === 0) return;
+  const M = g.O / p.groups, N = (g.C / p.groups) * g.KH * g.KW;
+  const tile = pickTile(ctx, M, N);
+  const key = `conv2dBackwardWeight:${shapeKey(g, p, tile)}`;
+  const pipeline = ctx.pipeline(key, () => gemmSource({
+    tile,
+    params: PARAMS,
+    helpers: constants(g, p) + `
+fn load_gy(m: u32, k: u32, grp: u32) -> f32 {
+  if (m >= P.M || k >= P.K) { return 0.0; }
+  let img = k / OHW; let q = k % OHW;
+  return a[P.w_base + (img * O + grp * OG + m) * OHW + q];
+}
+struct Tap { valid: bool, ci: u32, dh: i32, dw: i32 }
+fn tap(n: u32) -> Tap {
+  let r = n % KHW;
+  return Tap(n < P.N, n / KHW, i32(r / KW) * DH - PT, i32(r % KW) * DW - PL);
+}
+fn load_x(t: Tap, k: u32, grp: u32) -> f32 {
+  if (!t.valid || k >= P.K) { return 0.0; }
+  let img = k / OHW; let q = k % OHW;
+  let ih = i32(q / OW) * SH + t.dh; let iw = i32(q % OW) * SW + t.dw;
+  if (ih < 0 || iw < 0 || ih >= i32(H) || iw >= i32(W)) { return 0.0; }
+  return b[P.x_base + (img * C + grp * CG + t.ci) * HW + u32(ih) * W + u32(iw)];
+}`,
+    a: { fast: 'k', load: (m, k) => `load_gy(${m}, ${k}, batch)` },
+    b: { fast: 'k', load: (n, k) => `load_x(tap(${n}), ${k}, batch)` },
+    store: (m, n, v) => {
+      const idx = `P.out_base + (batch * OG + ${m}) * P.N + ${n}`;
+      return `var v = ${v}; if (P.accumulate != 0u) { v += out[${idx}]; } out[${idx}] = v;`;
+    },
+  }), 'main');
+  const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2dBackwardWeight');
+  const outW = ctx.window(dw);
+  for (let n0 = 0; n0 < g.batch; n0 += per) {
+    const nb = Math.min(per, g.batch - n0);
+    const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
+    const K = nb * g.OH * g.OW;
+    ctx.dispatch(pipeline, [outW, gw, xw], [M, N, K, n0 > 0 ? 1 : 0, xw.base, gw.base, outW.base, 0],
+      workgroupsFor(tile, M, N, p.groups), 'conv2dBackwardWeight');
+  }
+}

@@ -1,0 +1,145 @@
+// Elementwise operators and reductions on WebGPU. The operators are data: one WGSL expression each,
+// compiled into kernels/elementwise.wgsl. Entry points: elementwise.wgsl main, reduce.wgsl main,
+// softmax.wgsl forward / backward.
+
+import { elementwiseArity, type ElementwiseOp, type Operand } from '../interface.js';
+import { type GpuContext, kernelSource, type UniformField } from './context.js';
+
+const EXPR: Record<ElementwiseOp, string> = {
+  fill: 's0',
+  copy: 'a',
+  neg: '-a',
+  relu: 'max(a, 0.0)',
+  exp: 'exp(a)',
+  log: 'log(a)',
+  sqrt: 'sqrt(a)',
+  rsqrt: 'inverseSqrt(a)',
+  square: 'a * a',
+  abs: 'abs(a)',
+  sigmoid: '1.0 / (1.0 + exp(-a))',
+  affine: 'a * s0 + s1',
+  clip: 'min(max(a, s0), s1)',
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  div: 'a / b',
+  maximum: 'max(a, b)',
+  reluGradient: 'select(0.0, b, a > 0.0)',
+  reluDeconvnet: 'select(0.0, b, b > 0.0)',
+  reluGuided: 'select(0.0, b, a > 0.0 && b > 0.0)',
+  clipGrad: 'select(0.0, b, a >= s0 && a <= s1)',
+  sigmoidGrad: 'b * a * (1.0 - a)',
+  absGrad: 'select(select(0.0, -b, a < 0.0), b, a > 0.0)',
+  divGradB: '-c * a / (b * b)',
+  dropout: 'select(0.0, a / (1.0 - s1), uniform01(P.seed, gi) >= s1)',
+};
+
+const NAMES = ['a', 'b', 'c'];
+const MAX_RANK = 8;
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d];
+  }
+  return s;
+}
+
+/** Strides of `inShape` broadcast against `outShape` (0 where the input is broadcast). */
+export function broadcastStrides(inShape: readonly number[], outShape: readonly number[]): number[] {
+  const own = contiguousStrides(inShape);
+  const lead = outShape.length - inShape.length;
+  return outShape.map((_, d) => (d < lead || inShape[d - lead] === 1 ? 0 : own[d - lead]));
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function pack(values: readonly number[]): number[] {
+  const v = new Array<number>(MAX_RANK).fill(0);
+  values.forEach((x, i) => (v[i] = x));
+  return v;
+}
+
+export function elementwise(ctx: GpuContext, op: ElementwiseOp, inputs: readonly Operand[], out: Operand,
+                            scalars: readonly number[] = []): void {
+  const arity = elementwiseArity[op];
+  if (out.size === 0) return;
+  const outShape = [...out.shape];
+  if (outShape.length > MAX_RANK) throw new Error(`elementwise ${op}: rank ${outShape.length} exceeds ${MAX_RANK}`);
+  const modes = inputs.map((x) => (sameShape(x.shape, outShape) ? 0 : x.size === 1 ? 1 : 2));
+  const key = `elementwise:${op}`;
+  const pipeline = ctx.pipeline(key, () => kernelSource('elementwise.wgsl', {
+    EXPR: EXPR[op],
+    INPUT_BINDINGS: NAMES.slice(0, arity)
+      .map((n, i) => `@group(0) @binding(${i + 2}) var<storage, read> in_${n}: array<f32>;`).join('\n'),
+    INPUT_LOADS: NAMES.slice(0, arity)
+      .map((n) => `  let ${n} = in_${n}[P.base_${n} + input_index(P.mode_${n}, li, gi, P.stride_${n})];`).join('\n'),
+  }));
+  const strides = inputs.map((x, i) => (modes[i] === 2 ? broadcastStrides(x.shape, outShape) : []));
+  const chunk = ctx.maxWindowElements;
+  for (let start = 0; start < out.size; start += chunk) {
+    const n = Math.min(chunk, out.size - start);
+    const windows = [ctx.window(out, start, n)];
+    const bases = [0, 0, 0];
+    inputs.forEach((x, i) => {
+      const w = modes[i] === 0 ? ctx.window(x, start, n) : ctx.window(x);
+      windows.push(w);
+      bases[i] = w.base;
+    });
+    const u: UniformField[] = [
+      n, windows[0].base, start, outShape.length,
+      bases[0], bases[1], bases[2], (scalars[0] ?? 0) >>> 0,
+      modes[0] ?? 0, modes[1] ?? 0, modes[2] ?? 0, 0,
+      { f: scalars[0] ?? 0 }, { f: scalars[1] ?? 0 }, 0, 0,
+      ...pack(outShape), ...pack(strides[0] ?? []), ...pack(strides[1] ?? []), ...pack(strides[2] ?? []),
+    ];
+    ctx.dispatch(pipeline, windows, u, Math.ceil(n / 256), key);
+  }
+}
+
+export function reduce(ctx: GpuContext, op: 'sum' | 'max', x: Operand, outer: number, r: number, inner: number,
+                       out: Operand): void {
+  if (out.size === 0) return;
+  const key = `reduce:${op}`;
+  const pipeline = ctx.pipeline(key, () => kernelSource('reduce.wgsl', {
+    INIT: op === 'sum' ? '0.0' : '-3.402823e38',
+    COMBINE: op === 'sum' ? 'acc + v' : 'max(acc, v)',
+    COMBINE_PARTIAL: op === 'sum' ? 'a + v' : 'max(a, v)',
+  }));
+  // one workgroup per output element along `inner` when inner == 1 (rows), else one thread per output
+  const rowsPerChunk = Math.max(1, Math.floor(ctx.maxWindowElements / Math.max(1, r * inner)));
+  if (r * inner > ctx.maxWindowElements) {
+    throw new Error(`reduce: a slice of ${r * inner} elements exceeds one binding; reshape so each outer slice fits`);
+  }
+  for (let o0 = 0; o0 < outer; o0 += rowsPerChunk) {
+    const rows = Math.min(rowsPerChunk, outer - o0);
+    const xw = ctx.window(x, o0 * r * inner, rows * r * inner);
+    const ow = ctx.window(out, o0 * inner, rows * inner);
+    ctx.dispatch(pipeline, [ow, xw], [rows, r, inner, xw.base, ow.base, 0, 0, 0], rows * inner, key);
+  }
+}
+
+export function softmax(ctx: GpuContext, x: Operand, outer: number, n: number, inner: number, log: boolean,
+                        out: Operand): void {
+  if (out.size === 0) return;
+  const key = `softmax:forward:${log}`;
+  const pipeline = ctx.pipeline(key, () => kernelSource('softmax.wgsl', { LOG: log ? 'true' : 'false' }), 'forward');
+  const xw = ctx.window(x);
+  const ow = ctx.window(out);
+  ctx.dispatch(pipeline, [ow, xw], [outer, n, inner, xw.base, ow.base, 0, 0, 0], outer * inner, key);
+}
+
+export function softmaxBackward(ctx: GpuContext, y: Operand, g: Operand, outer: number, n: number, inner: number,
+                                log: boolean, out: Operand): void {
+  if (out.size === 0) return;
+  const key = `softmax:backward:${log}`;
+  const pipeline = ctx.pipeline(key, () => kernelSource('softmax.wgsl', { LOG: log ? 'true' : 'false' }), 'backward');
+  const yw = ctx.window(y);
+  const gw = ctx.window(g);
+  const ow = ctx.window(out);
+  ctx.dispatch(pipeline, [ow, yw, gw], [outer, n, inner, yw.base, ow.base, gw.base, 0, 0], outer * inner, key);
+}

@@ -1,0 +1,127 @@
+// Dense matmul on WebGPU through the GEMM generator (gemm.wgsl main). Operands are strided, so transposes
+// cost nothing; operands larger than one storage binding are split into M / N / K chunks (K chunks
+// accumulate into the output), which is how VGG16's 25088 x 4096 weight runs under a 128 MiB binding limit.
+
+import type { Operand } from '../interface.js';
+import type { GpuContext } from './context.js';
+import { gemmSource, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
+
+const PARAMS = `struct Params {
+  M: u32, N: u32, K: u32, accumulate: u32,
+  a_base: u32, b_base: u32, c_base: u32, bias_base: u32,
+  sam: u32, sak: u32, sbk: u32, sbn: u32,
+  sab: u32, sbb: u32, scb: u32, scm: u32,
+  relu: u32, use_bias: u32, _p0: u32, _p1: u32,
+}`;
+
+export interface MatmulOptions { transA: boolean; transB: boolean; accumulate: boolean; bias?: Operand | null; relu?: boolean }
+
+export function pickTile(ctx: GpuContext, M: number, N: number): TileConfig {
+  if (ctx.tileOverride) return ctx.tileOverride;
+  if (ctx.isCpuAdapter) return tileConfigs.small;
+  return M >= 128 && N >= 128 ? tileConfigs.large : tileConfigs.medium;
+}
+
+function pipelineFor(ctx: GpuContext, tile: TileConfig, aFast: 'k' | 'mn', bFast: 'k' | 'mn', bias: boolean) {
+  const key = `matmul:${tileKey(tile)}:${aFast}:${bFast}:${bias}`;
+  return ctx.pipeline(key, () => gemmSource({
+    tile,
+    params: PARAMS,
+    extraBindings: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
+    helpers: `
+fn load_a(batch: u32, m: u32, k: u32) -> f32 {
+  if (m >= P.M || k >= P.K) { return 0.0; }
+  return a[P.a_base + batch * P.sab + m * P.sam + k * P.sak];
+}
+fn load_b(batch: u32, k: u32, n: u32) -> f32 {
+  if (n >= P.N || k >= P.K) { return 0.0; }
+  return b[P.b_base + batch * P.sbb + k * P.sbk + n * P.sbn];
+}`,
+    a: { fast: aFast, load: (m, k) => `load_a(batch, ${m}, ${k})` },
+    b: { fast: bFast, load: (n, k) => `load_b(batch, ${k}, ${n})` },
+    store: (m, n, v) => {
+      const idx = `P.c_base + batch * P.scb + ${m} * P.scm + ${n}`;
+      const biasTerm = bias ? ` + select(0.0, bias[P.bias_base + ${n}], P.use_bias != 0u)` : '';
+      return `var v = ${v}${biasTerm}; if (P.accumulate != 0u) { v += out[${idx}]; } if (P.relu != 0u) { v = max(v, 0.0); } out[${idx}] = v;`;
+    },
+  }), 'main');
+}
+
+interface Dims { batch: number; M: number; N: number; K: number }
+
+export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, opts: MatmulOptions): void {
+  const ra = a.shape.length, rb = b.shape.length;
+  const M = opts.transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = opts.transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const N = opts.transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batchA = a.size / (M * K), batchB = b.size / (K * N);
+  const batch = Math.max(batchA, batchB);
+  if (out.size === 0) return;
+  const sam = opts.transA ? 1 : K, sak = opts.transA ? M : 1;
+  const sbk = opts.transB ? 1 : N, sbn = opts.transB ? K : 1;
+  const sab = batchA === 1 ? 0 : M * K, sbb = batchB === 1 ? 0 : K * N;
+  const tile = pickTile(ctx, M, N);
+  const bias = opts.bias ?? null;
+  const pipeline = pipelineFor(ctx, tile, sak === 1 ? 'k' : 'mn', sbn === 1 ? 'mn' : 'k', bias !== null);
+  const limit = ctx.maxWindowElements;
+
+  const fitsWhole = a.size <= limit && b.size <= limit && out.size <= limit;
+  const run = (bi: number | null, m0: number, mc: number, n0: number, nc: number, k0: number, kc: number) => {
+    const z = bi === null ? batch : 1;
+    const ab = bi === null ? 0 : bi * sab, bb = bi === null ? 0 : bi * sbb, cb = bi === null ? 0 : bi * M * N;
+    const aw = bi === null && fitsWhole ? ctx.window(a) : ctx.window(a, ab + m0 * sam + k0 * sak, (mc - 1) * sam + (kc - 1) * sak + 1);
+    const bw = bi === null && fitsWhole ? ctx.window(b) : ctx.window(b, bb + k0 * sbk + n0 * sbn, (kc - 1) * sbk + (nc - 1) * sbn + 1);
+    const cw = bi === null && fitsWhole ? ctx.window(out) : ctx.window(out, cb + m0 * N + n0, (mc - 1) * N + nc);
+    const windows = [cw, aw, bw];
+    let biasBase = 0;
+    if (bias) {
+      const w = ctx.window(bias, n0, nc);
+      windows.push(w);
+      biasBase = w.base;
+    }
+    // a K split accumulates into the output; bias goes in with the first chunk, relu with the last
+    const accumulate = opts.accumulate || k0 > 0;
+    ctx.dispatch(pipeline, windows, [
+      mc, nc, kc, accumulate ? 1 : 0,
+      aw.base, bw.base, cw.base, biasBase,
+      sam, sak, sbk, sbn,
+      bi === null ? sab : 0, bi === null ? sbb : 0, bi === null ? M * N : 0, N,
+      opts.relu && k0 + kc >= K ? 1 : 0, bias && k0 === 0 ? 1 : 0, 0, 0,
+    ], workgroupsFor(tile, mc, nc, z), 'matmul');
+  };
+  if (fitsWhole) {
+    run(null, 0, M, 0, N, 0, K);
+    return;
+  }
+  const split = splitDims({ batch: 1, M, N, K }, { sam, sak, sbk, sbn }, limit);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let m0 = 0; m0 < M; m0 += split.m) {
+      for (let n0 = 0; n0 < N; n0 += split.n) {
+        for (let k0 = 0; k0 < K; k0 += split.k) {
+          run(bi, m0, Math.min(split.m, M - m0), n0, Math.min(split.n, N - n0), k0, Math.min(split.k, K - k0));
+        }
+      }
+    }
+  }
+}
+
+/** Chunk extents along m, n, k such that every operand's chunk fits in one binding. */
+function splitDims(d: Dims, s: { sam: number; sak: number; sbk: number; sbn: number }, limit: number) {
+  let m = d.M, n = d.N, k = d.K;
+  for (let iter = 0; iter < 200; iter++) {
+    const spanA = (m - 1) * s.sam + (k - 1) * s.sak + 1;
+    const spanB = (k - 1) * s.sbk + (n - 1) * s.sbn + 1;
+    const spanC = (m - 1) * d.N + n;
+    const worst = Math.max(spanA, spanB, spanC);
+    if (worst <= limit) return { m, n, k };
+    const halve = (v: number) => Math.max(1, Math.ceil(v / 2));
+    if (worst === spanC) {
+      if (m > 1) m = halve(m); else n = halve(n);
+    } else if (worst === spanA) {
+      if ((m - 1) * s.sam >= (k - 1) * s.sak && m > 1) m = halve(m); else k = halve(k);
+    } else {
+      if ((k - 1) * s.sbk >= (n - 1) * s.sbn && k > 1) k = halve(k); else n = halve(n);
+    }
+  }
+  throw new Error(`matmul: cannot split [${d.M}x${d.K}]·[${d.K}x${d.N}] into bindings of ${limit} elements`);
+}

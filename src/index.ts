@@ -1,0 +1,16 @@
+// convis: ask a trained ConvNet what it sees.
+
+import * as ops from './ops/index.js';
+
+export { ops };
+export { init, close, type BackendInfo, type InitOptions } from './runtime.js';
+export { Tensor, tidy, keep } from './tensor/tensor.js';
+export { tensor, zeros, ones, full, rand, randn } from './tensor/create.js';
+export { grad, noGrad } from './autograd/graph.js';
+export type { Backend, MemoryStats } from './backend/interface.js';
+
+import { backend } from './runtime.js';
+/** Live and pooled device memory of the current backend. */
+export const memory = () => backend().memory();
+/** Waits for the device to finish submitted work; rethrows any device error. */
+export const sync = () => backend().sync();
