@@ -8,8 +8,11 @@ export { abs, add, affine, broadcastTo, clip, div, exp, log, mul, neg, relu, sca
 export { mean, sum } from './reduce.js';
 export { linear, matmul } from './linalg.js';
 export { conv2d, type Conv2dOptions } from './conv.js';
+export { avgPool2d, type AvgPool2dOptions, globalAvgPool2d, maxPool2d, type MaxPool2dOptions, maxPool2dWithSwitches, maxUnpool2d } from './pool.js';
 export { crossEntropy, logSoftmax, softmax } from './softmax.js';
 export { flatten, reshape } from './shape.js';
+export { concat, pad } from './layout.js';
+export { batchNorm, dropout, type DropoutOptions, localResponseNorm, type LrnOptions } from './norm.js';
 
 installOps({
   add,

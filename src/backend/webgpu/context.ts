@@ -67,10 +67,10 @@ export class GpuContext {
   /** a pass-level hook for timestamp queries (bench/profile) */
   timestampWrites: ((label: string) => GPUComputePassTimestampWrites | undefined) | null = null;
 
-  constructor(readonly device: GPUDevice, readonly adapterName: string, adapterType: string) {
+  constructor(readonly device: GPUDevice, readonly adapterName: string, adapterType: string, bindingLimit?: number) {
     this.isCpuAdapter = adapterType === 'cpu' || /llvmpipe|lavapipe|swiftshader/i.test(adapterName);
     const l = device.limits;
-    this.maxBindingBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
+    this.maxBindingBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize, bindingLimit ?? Infinity);
     this.storageAlign = l.minStorageBufferOffsetAlignment;
     this.uniformAlign = Math.max(l.minUniformBufferOffsetAlignment, 16);
     this.maxWorkgroups = l.maxComputeWorkgroupsPerDimension;

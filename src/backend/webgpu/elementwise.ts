@@ -110,16 +110,36 @@ export function reduce(ctx: GpuContext, op: 'sum' | 'max', x: Operand, outer: nu
     COMBINE: op === 'sum' ? 'acc + v' : 'max(acc, v)',
     COMBINE_PARTIAL: op === 'sum' ? 'a + v' : 'max(a, v)',
   }));
-  // one workgroup per output element along `inner` when inner == 1 (rows), else one thread per output
-  const rowsPerChunk = Math.max(1, Math.floor(ctx.maxWindowElements / Math.max(1, r * inner)));
-  if (r * inner > ctx.maxWindowElements) {
-    throw new Error(`reduce: a slice of ${r * inner} elements exceeds one binding; reshape so each outer slice fits`);
+  const limit = ctx.maxWindowElements;
+  const run = (src: Operand, srcStart: number, rows: number, rr: number, dst: Operand, dstStart: number) => {
+    const xw = ctx.window(src, srcStart, rows * rr * inner);
+    const ow = ctx.window(dst, dstStart, rows * inner);
+    ctx.dispatch(pipeline, [ow, xw], [rows, rr, inner, xw.base, ow.base, 0, 0, 0], rows * inner, key);
+  };
+  if (r * inner <= limit) {
+    const rowsPerChunk = Math.max(1, Math.floor(limit / (r * inner)));
+    for (let o0 = 0; o0 < outer; o0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, outer - o0);
+      run(x, o0 * r * inner, rows, r, out, o0 * inner);
+    }
+    return;
   }
-  for (let o0 = 0; o0 < outer; o0 += rowsPerChunk) {
-    const rows = Math.min(rowsPerChunk, outer - o0);
-    const xw = ctx.window(x, o0 * r * inner, rows * r * inner);
-    const ow = ctx.window(out, o0 * inner, rows * inner);
-    ctx.dispatch(pipeline, [ow, xw], [rows, r, inner, xw.base, ow.base, 0, 0, 0], rows * inner, key);
+  // one row is larger than a binding: reduce slabs of the row into partial results, then the partials
+  if (inner > limit) throw new Error(`reduce: an inner extent of ${inner} elements exceeds one binding`);
+  const slab = Math.max(1, Math.floor(limit / inner));
+  const slabs = Math.ceil(r / slab);
+  const partial = ctx.allocStorage(slabs * inner);
+  const partialOp: Operand = { storage: partial, offset: 0, shape: [slabs, inner], size: slabs * inner };
+  try {
+    for (let o = 0; o < outer; o++) {
+      for (let s = 0; s < slabs; s++) {
+        const rr = Math.min(slab, r - s * slab);
+        run(x, (o * r + s * slab) * inner, 1, rr, partialOp, s * inner);
+      }
+      reduce(ctx, op, partialOp, 1, slabs, inner, { storage: out.storage, offset: out.offset + o * inner, shape: [inner], size: inner });
+    }
+  } finally {
+    ctx.releaseStorage(partial);
   }
 }
 
@@ -128,9 +148,19 @@ export function softmax(ctx: GpuContext, x: Operand, outer: number, n: number, i
   if (out.size === 0) return;
   const key = `softmax:forward:${log}`;
   const pipeline = ctx.pipeline(key, () => kernelSource('softmax.wgsl', { LOG: log ? 'true' : 'false' }), 'forward');
-  const xw = ctx.window(x);
-  const ow = ctx.window(out);
-  ctx.dispatch(pipeline, [ow, xw], [outer, n, inner, xw.base, ow.base, 0, 0, 0], outer * inner, key);
+  forRowChunks(ctx, outer, n * inner, 'softmax', (o0, rows) => {
+    const xw = ctx.window(x, o0 * n * inner, rows * n * inner);
+    const ow = ctx.window(out, o0 * n * inner, rows * n * inner);
+    ctx.dispatch(pipeline, [ow, xw], [rows, n, inner, xw.base, ow.base, 0, 0, 0], rows * inner, key);
+  });
+}
+
+/** Calls fn(firstRow, rowCount) over chunks of rows of `rowElements` each that fit one binding. */
+function forRowChunks(ctx: GpuContext, outer: number, rowElements: number, fn: string,
+                      body: (o0: number, rows: number) => void): void {
+  const perChunk = Math.floor(ctx.maxWindowElements / Math.max(1, rowElements));
+  if (perChunk < 1) throw new Error(`${fn}: one row of ${rowElements} elements exceeds the device's binding limit`);
+  for (let o0 = 0; o0 < outer; o0 += perChunk) body(o0, Math.min(perChunk, outer - o0));
 }
 
 export function softmaxBackward(ctx: GpuContext, y: Operand, g: Operand, outer: number, n: number, inner: number,
@@ -138,8 +168,9 @@ export function softmaxBackward(ctx: GpuContext, y: Operand, g: Operand, outer: 
   if (out.size === 0) return;
   const key = `softmax:backward:${log}`;
   const pipeline = ctx.pipeline(key, () => kernelSource('softmax.wgsl', { LOG: log ? 'true' : 'false' }), 'backward');
-  const yw = ctx.window(y);
-  const gw = ctx.window(g);
-  const ow = ctx.window(out);
-  ctx.dispatch(pipeline, [ow, yw, gw], [outer, n, inner, yw.base, ow.base, gw.base, 0, 0], outer * inner, key);
+  forRowChunks(ctx, outer, n * inner, 'softmaxBackward', (o0, rows) => {
+    const at = o0 * n * inner, count = rows * n * inner;
+    const yw = ctx.window(y, at, count), gw = ctx.window(g, at, count), ow = ctx.window(out, at, count);
+    ctx.dispatch(pipeline, [ow, yw, gw], [rows, n, inner, yw.base, ow.base, gw.base, 0, 0], rows * inner, key);
+  });
 }

@@ -56,13 +56,15 @@ export async function openWebGpu(opts: WebGpuOptions = {}): Promise<WebGpuBacken
     if (!Number.isInteger(v) || v < 4096 || v % 4 !== 0) {
       throw new Error(`init: maxStorageBufferBindingSize must be a multiple of 4 and >= 4096, got ${v}`);
     }
-    requiredLimits.maxStorageBufferBindingSize = Math.min(v, a.maxStorageBufferBindingSize);
   }
   const wanted = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   // the GPU instance must outlive the device: if it is garbage collected, Dawn tears down under the device
-  return new WebGpuBackend(new GpuContext(device, name, (info as unknown as { type?: string }).type ?? ''), device, gpu);
+  // WebGPU raises a requested maximum below the default back to the default, so a lowered binding limit is
+  // enforced by the context itself: every kernel then splits as it would on a device with that limit
+  const ctx = new GpuContext(device, name, (info as unknown as { type?: string }).type ?? '', opts.maxStorageBufferBindingSize);
+  return new WebGpuBackend(ctx, device, gpu);
 }
 
 export class WebGpuBackend implements Backend {
@@ -79,6 +81,7 @@ export class WebGpuBackend implements Backend {
     const limits: Record<string, number> = {};
     const l = gpuDevice.limits as unknown as Record<string, number>;
     for (const k in l) if (typeof l[k] === 'number') limits[k] = l[k];
+    limits.maxStorageBufferBindingSize = Math.min(limits.maxStorageBufferBindingSize, ctx.maxBindingBytes);
     this.limits = limits;
     this.maxBindingElements = ctx.maxWindowElements;
   }

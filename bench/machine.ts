@@ -1,0 +1,69 @@
+// What a result needs to be read later: the CPU model and how busy the rest of the machine was meanwhile
+// (on lavapipe the "GPU" is these CPU cores, so another process's load shows up directly in the numbers).
+
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+/** Linux's USER_HZ: /proc/stat and /proc/<pid>/stat count CPU time in 1/100 s. */
+const TICKS_PER_SECOND = 100;
+
+export function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    if (line) return line.split(':').slice(1).join(':').trim();
+  } catch {
+    // not Linux
+  }
+  return cpus()[0]?.model ?? 'unknown CPU';
+}
+
+export function logicalCores(): number {
+  return cpus().length;
+}
+
+interface CpuSample { at: number; machineBusy: number; ours: number }
+
+function sample(): CpuSample | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy is everything but idle and iowait
+    const machineBusy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + (cpu[7] ?? 0);
+    const self = readFileSync('/proc/self/stat', 'utf8');
+    const f = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number);
+    // after the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based)
+    const ours = f[14 - 3] + f[15 - 3] + f[16 - 3] + f[17 - 3];
+    return { at: performance.now(), machineBusy, ours };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Measures the CPU time used by processes other than this one and its waited-for children (the TF.js peer)
+ * between start() and stop(), in cores on average.
+ */
+export class LoadProbe {
+  private first: CpuSample | null = null;
+
+  start(): void {
+    this.first = sample();
+  }
+
+  /** average number of cores the rest of the machine kept busy, or null where /proc is not readable */
+  stop(): number | null {
+    const last = sample();
+    if (!this.first || !last) return null;
+    const seconds = (last.at - this.first.at) / 1000;
+    if (seconds <= 0) return null;
+    const others = (last.machineBusy - this.first.machineBusy) - (last.ours - this.first.ours);
+    return Math.max(0, others / TICKS_PER_SECOND / seconds);
+  }
+}
+
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}

@@ -1,0 +1,149 @@
+// Timing primitives shared by the benchmarks: GPU timestamp queries around each dispatch of one op call
+// (through GpuContext.timestampWrites), wall time around the device's onSubmittedWorkDone, and the summary
+// statistics. GPUBufferUsage / GPUMapMode are not globals under dawn.node, so the numeric flags are spelled out.
+
+import type { GpuContext } from '../src/backend/webgpu/context.js';
+
+export const BufferUsage = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, QUERY_RESOLVE: 512 } as const;
+const MAP_READ_MODE = 1;
+
+/** Dawn masks timestamps to this granularity while its timestamp_quantization toggle is on. */
+const QUANTUM_NS = 1n << 16n;
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+export interface OneRun {
+  /** sum over the op's dispatches of (end - begin) of each timestamped pass; null without timestamps */
+  gpuMs: number | null;
+  /** from before encoding the op until onSubmittedWorkDone resolved */
+  wallMs: number;
+  dispatches: number;
+  /** every raw timestamp was a multiple of 2^16 ns: Dawn's quantization is probably still on */
+  quantized: boolean;
+}
+
+/**
+ * Times single op calls on a GpuContext. Each dispatch of the op gets its own compute pass with a begin and an
+ * end timestamp; after the op the pairs are resolved, copied to a mappable buffer and summed.
+ */
+export class DispatchTimer {
+  private readonly querySet: GPUQuerySet | null;
+  private readonly resolveBuffer: GPUBuffer | null;
+  private readonly readBuffer: GPUBuffer | null;
+  private used = 0;
+  private overflow = false;
+  /** the dispatch labels of the latest run, in order */
+  labels: string[] = [];
+
+  constructor(private readonly ctx: GpuContext, private readonly maxDispatches = 256) {
+    if (!ctx.features.has('timestamp-query')) {
+      this.querySet = this.resolveBuffer = this.readBuffer = null;
+      return;
+    }
+    const bytes = maxDispatches * 2 * 8;
+    this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: maxDispatches * 2 });
+    this.resolveBuffer = ctx.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+    this.readBuffer = ctx.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  }
+
+  get available(): boolean {
+    return this.querySet !== null;
+  }
+
+  /** Runs `op` once (its encoding and its execution) and returns the measurements. */
+  async run(op: () => void, useTimestamps = true): Promise<OneRun> {
+    const ctx = this.ctx;
+    await ctx.sync();
+    const timed = useTimestamps && this.querySet !== null;
+    this.used = 0;
+    this.overflow = false;
+    let dispatches = 0;
+    this.labels = [];
+    ctx.timestampWrites = (label: string): GPUComputePassTimestampWrites | undefined => {
+      dispatches++;
+      this.labels.push(label);
+      if (!timed) return undefined;
+      if (this.used >= this.maxDispatches) {
+        this.overflow = true;
+        return undefined;
+      }
+      const i = this.used++;
+      return { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+    };
+    const t0 = performance.now();
+    try {
+      op();
+    } finally {
+      ctx.timestampWrites = null;
+    }
+    const pairs = this.used;
+    if (timed && pairs > 0) {
+      ctx.encode((enc) => {
+        enc.resolveQuerySet(this.querySet!, 0, 2 * pairs, this.resolveBuffer!, 0);
+        enc.copyBufferToBuffer(this.resolveBuffer!, 0, this.readBuffer!, 0, 16 * pairs);
+      });
+    }
+    await ctx.sync();
+    const wallMs = performance.now() - t0;
+    if (!timed || pairs === 0 || this.overflow) return { gpuMs: null, wallMs, dispatches, quantized: false };
+
+    await this.readBuffer!.mapAsync(MAP_READ_MODE, 0, 16 * pairs);
+    const stamps = new BigUint64Array(this.readBuffer!.getMappedRange(0, 16 * pairs).slice(0));
+    this.readBuffer!.unmap();
+    let ns = 0n;
+    let quantized = true;
+    for (let i = 0; i < pairs; i++) {
+      const begin = stamps[2 * i], end = stamps[2 * i + 1];
+      if (begin % QUANTUM_NS !== 0n || end % QUANTUM_NS !== 0n) quantized = false;
+      if (end > begin) ns += end - begin;
+    }
+    return { gpuMs: Number(ns) / 1e6, wallMs, dispatches, quantized };
+  }
+
+  destroy(): void {
+    this.querySet?.destroy();
+    this.resolveBuffer?.destroy();
+    this.readBuffer?.destroy();
+  }
+}
+
+export type Method = 'timestamp' | 'wall';
+
+export interface Measurement {
+  ms: number;
+  method: Method;
+  /** median wall time, whatever the method */
+  wallMs: number;
+  runs: number;
+  dispatches: number;
+  /** every timestamp was a multiple of 2^16 ns: Dawn's quantization looks on */
+  quantized: boolean;
+  /** why timestamps were not used, when they were not */
+  note?: string;
+}
+
+/**
+ * The median of `runs` timed calls after `warmup` untimed ones. Timestamps are used when every run produced a
+ * positive GPU time; otherwise the row falls back to wall time and says why.
+ */
+export async function measure(timer: DispatchTimer, op: () => void, warmup: number, runs: number,
+                              timestamps = true): Promise<Measurement> {
+  for (let i = 0; i < warmup; i++) await timer.run(op, false);
+  const samples: OneRun[] = [];
+  for (let i = 0; i < runs; i++) samples.push(await timer.run(op, timestamps));
+  const wallMs = median(samples.map((s) => s.wallMs));
+  const dispatches = samples[0]?.dispatches ?? 0;
+  let note: string | undefined;
+  if (!timestamps) note = 'wall time asked for';
+  else if (!timer.available) note = 'no timestamp-query';
+  else if (samples.some((s) => s.gpuMs === null)) note = 'timestamps unavailable for this op';
+  else if (samples.some((s) => !(s.gpuMs! > 0))) note = 'timestamps read zero';
+  if (note) return { ms: wallMs, method: 'wall', wallMs, runs, dispatches, quantized: false, note };
+  const quantized = samples.every((s) => s.quantized);
+  return { ms: median(samples.map((s) => s.gpuMs!)), method: 'timestamp', wallMs, runs, dispatches, quantized };
+}

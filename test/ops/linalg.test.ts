@@ -1,0 +1,84 @@
+// matmul (2-D, batched, shared right operand) and linear against float64 references, on sizes that are
+// not multiples of any tile, plus every GEMM tile configuration on one shape.
+
+import { ops, tensor } from '../../src/index.js';
+import { onEachBackend } from '../helpers/backends.js';
+import { checkOp, type OpCase } from '../helpers/opcheck.js';
+import { matmul, transpose } from '../reference/ref.js';
+
+function mmCase(batch: number[], M: number, K: number, N: number, sharedB: boolean): OpCase {
+  const B = batch.reduce((a, b) => a * b, 1);
+  return {
+    name: `matmul ${JSON.stringify([...batch, M, K])} @ ${JSON.stringify(sharedB ? [K, N] : [...batch, K, N])}`,
+    inputs: [{ shape: [...batch, M, K] }, { shape: sharedB ? [K, N] : [...batch, K, N] }],
+    shape: [...batch, M, N],
+    run: ([a, b]) => ops.matmul(a, b),
+    ref: ([a, b]) => {
+      const y = new Float64Array(B * M * N);
+      for (let i = 0; i < B; i++) {
+        y.set(matmul(a.subarray(i * M * K, (i + 1) * M * K), sharedB ? b : b.subarray(i * K * N, (i + 1) * K * N), M, K, N), i * M * N);
+      }
+      return y;
+    },
+    vjp: ([a, b], r) => {
+      if (B !== 1) return [null, null];
+      return [matmul(r, transpose(b, K, N), M, N, K), matmul(transpose(a, M, K), r, K, M, N)];
+    },
+  };
+}
+
+function linearCase(N: number, I: number, O: number, bias: boolean): OpCase {
+  return {
+    name: `linear [${N}, ${I}] -> ${O}${bias ? ' with bias' : ''}`,
+    inputs: [{ shape: [N, I] }, { shape: [O, I] }, ...(bias ? [{ shape: [O] }] : [])],
+    shape: [N, O],
+    run: ([x, w, b]) => ops.linear(x, w, b),
+    ref: ([x, w, b]) => {
+      const y = matmul(x, transpose(w, O, I), N, I, O);
+      if (bias) for (let i = 0; i < N; i++) for (let j = 0; j < O; j++) y[i * O + j] += b[j];
+      return y;
+    },
+  };
+}
+
+const cases: OpCase[] = [
+  mmCase([], 1, 1, 1, true),
+  mmCase([], 5, 7, 3, true),
+  mmCase([], 33, 17, 65, true),
+  mmCase([], 130, 9, 70, true),
+  mmCase([3], 4, 6, 5, false),
+  mmCase([2, 2], 3, 5, 4, false),
+  mmCase([3], 4, 6, 5, true),
+  linearCase(1, 10, 7, true),
+  linearCase(3, 25, 13, true),
+  linearCase(2, 9, 130, false),
+];
+
+const tiles = ['small', 'medium', 'large'];
+
+await onEachBackend('linalg', [
+  ...cases.map((c, i): [string, (t: import('tape').Test) => Promise<void>] => [c.name, (t) => checkOp(t, c, i + 1)]),
+  ...tiles.map((name): [string, (t: import('tape').Test) => Promise<void>] => [`every GEMM tile: ${name}`, async (t, backend) => {
+    if (backend !== 'webgpu') {
+      t.pass('tile configurations are a WebGPU matter');
+      return;
+    }
+    const { backend: current } = await import('../../src/runtime.js');
+    const { tileConfigs } = await import('../../src/backend/webgpu/gemm.js');
+    const ctx = (current() as unknown as { ctx: { tileOverride: unknown } }).ctx;
+    ctx.tileOverride = tileConfigs[name];
+    try {
+      await checkOp(t, mmCase([], 67, 19, 131, true), 5);
+    } finally {
+      ctx.tileOverride = null;
+    }
+  }]),
+  ['matmul and linear reject mismatched shapes', (t) => {
+    const a = tensor(new Float32Array(6), [2, 3]), b = tensor(new Float32Array(8), [4, 2]);
+    t.throws(() => ops.matmul(a, b), /matmul: inner sizes differ: a \[2, 3\] has K = 3, b \[4, 2\] has K = 4/);
+    t.throws(() => ops.linear(a, b), /linear: x \[2, 3\] has 3 inputs but w \[4, 2\] expects 2/);
+    t.throws(() => ops.matmul(tensor([1], [1]), b), /matmul: a and b must be at least 2-D/);
+    a.dispose();
+    b.dispose();
+  }],
+]);
