@@ -1,0 +1,91 @@
+// init/close: options are checked, a closed backend refuses work, device errors surface as exceptions,
+// and a script exits by itself after close() (a child process under a deadline).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'tape';
+import { close, init, ops, sync, tensor } from '../../src/index.js';
+import { availableBackends } from '../helpers/backends.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+function runChild(code: string, deadlineMs: number): Promise<{ code: number | null; signal: string | null; out: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'convis-')), 'child.mts');
+    writeFileSync(file, code);
+    const child = spawn(process.execPath, [`${root}node_modules/tsx/dist/cli.mjs`, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, deadlineMs);
+    child.on('close', (c, s) => {
+      clearTimeout(timer);
+      resolve({ code: c, signal: s, out, timedOut });
+    });
+  });
+}
+
+// probe before registering any test: tape starts running the first registered test on the next tick
+const backends = await availableBackends();
+
+test('init rejects unknown options', async (t) => {
+  await init({ backend: 'tpu' as 'cpu' }).then(() => t.fail('resolved'), (e: Error) => t.match(e.message, /init: backend must be 'auto', 'webgpu' or 'cpu', got "tpu"/));
+  await init(null as never).then(() => t.fail('resolved'), (e: Error) => t.match(e.message, /init: opts must be an object/));
+});
+
+if (backends.includes('webgpu')) {
+  test('webgpu: an adapter that is not there is named in the error', async (t) => {
+    await init({ backend: 'webgpu', adapter: 'no-such-gpu-9000' }).then(
+      () => t.fail('resolved'), (e: Error) => t.match(e.message, /init: adapter "no-such-gpu-9000" not found; the available adapter is/));
+    await init({ backend: 'webgpu', maxStorageBufferBindingSize: 100 }).then(
+      () => t.fail('resolved'), (e: Error) => t.match(e.message, /maxStorageBufferBindingSize must be a multiple of 4 and >= 4096, got 100/));
+  });
+
+  test('webgpu: a device error becomes an exception at the next sync', async (t) => {
+    await init({ backend: 'webgpu' });
+    const { backend } = await import('../../src/runtime.js');
+    const ctx = (backend() as unknown as { ctx: { pipeline: (k: string, c: () => string) => unknown } }).ctx;
+    ctx.pipeline('broken-on-purpose', () => '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }');
+    await sync().then(() => t.fail('sync resolved'), (e: Error) => t.match(e.message, /WebGPU device error/));
+    const x = tensor([1, 2], [2]);
+    t.deepEqual(Array.from(await ops.scale(x, 3).data()), [3, 6], 'the device still works after the error was reported');
+    await close();
+    t.throws(() => ops.relu(x), /relu: x lives on a backend that was closed|no backend is open/, 'a closed backend refuses work');
+  });
+
+  test('webgpu: a script exits by itself after close()', async (t) => {
+    const script = `
+      import { init, close, ops, randn } from '${root}src/index.ts';
+      await init({ backend: 'webgpu' });
+      const y = ops.conv2d(randn([1, 3, 8, 8], { seed: 1 }), randn([4, 3, 3, 3], { seed: 2 }), null, { padding: 1 });
+      console.log('sum', (await ops.sum(y).data())[0]);
+      await close();
+      console.log('closed');`;
+    const r = await runChild(script, 60_000);
+    t.notOk(r.timedOut, 'exited before the 60 s deadline');
+    t.equal(r.code, 0, `exit code 0 (signal ${r.signal})`);
+    t.match(r.out, /closed/, 'reached the end of the script');
+  });
+
+  test('webgpu: close() twice and init() again work', async (t) => {
+    await init({ backend: 'webgpu' });
+    await close();
+    await close();
+    const info = await init({ backend: 'webgpu' });
+    t.equal(info.name, 'webgpu');
+    t.ok(info.limits.maxStorageBufferBindingSize > 0, `limits reported (${info.limits.maxStorageBufferBindingSize} B bindings)`);
+    await close();
+  });
+} else {
+  test('webgpu lifecycle', (t) => {
+    t.comment('no WebGPU adapter on this machine: lifecycle checks of the webgpu backend did not run');
+    t.end();
+  });
+}
