@@ -3,146 +3,19 @@
 // through TF.js's WebGPU backend in a child process on the same adapter, as one table. See bench/README.md.
 
 import { spawn } from 'node:child_process';
-import { dirname, extname, join, resolve } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Conv2dParams, Operand } from '../src/backend/interface.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { type TileConfig, tileConfigs, tileKey } from '../src/backend/webgpu/gemm.js';
 import { pickTile } from '../src/backend/webgpu/matmul.js';
 import { backend, close, init } from '../src/runtime.js';
-import { type BenchCase, type CaseKind, checkShapeTokens, convCase, matmulCase, randomData, shapeMatches, vggShapes } from './cases.js';
-import { cpuModel, loadAverage, LoadProbe, logicalCores } from './machine.js';
+import { type BenchCase, convCase, matmulCase, randomData, shapeMatches, vggShapes } from './cases.js';
+import { type Options, parseOptions, USAGE } from './kernel-options.js';
+import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { type PeerJob, type PeerResult, type PeerRow, RESULT_TAG } from './peer-protocol.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
 import { DispatchTimer, type Measurement, measure } from './timing.js';
-
-/** Dawn rounds timestamps to 2^16 ns unless this toggle is off; dawn.node takes toggles as create() flags. */
-const NO_QUANTIZATION = 'disable-dawn-features=timestamp_quantization';
-const ALL_KINDS: readonly CaseKind[] = ['matmul', 'conv2d', 'conv2dBackwardInput'];
-
-const USAGE = `usage: npm run bench -- kernels [options]
-
-  --quick               3 timed runs after 1 warm-up (default: 10 after 2)
-  --runs N, --warmup N  timed runs (median reported) and untimed warm-up runs
-  --sizes 1024,4096     matmul sizes (default 1024, plus 4096 on a non-CPU adapter); 'none' skips matmul
-  --shapes 128,@56,...  VGG16 conv shapes: input channels (128), spatial size (@56) or C->O@S; 'none' skips
-  --ops LIST            any of matmul, conv2d (fwd), conv2dBackwardInput (bwd); default all
-  --tile NAME           force convis's GEMM tile: ${Object.keys(tileConfigs).join(' | ')}
-  --timing wall         wall time even where timestamp queries work (default: auto)
-  --no-tfjs             convis only
-  --tfjs-flag K=V       set a TF.js env flag in the peer, e.g. WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE=false
-  --dawn-flag F         extra Dawn flag for both sides (${NO_QUANTIZATION} is always passed)
-  --write / --no-write  update bench/RESULTS.md (default: only for a full run with default options)
-  --results-file PATH   the markdown file to update instead of bench/RESULTS.md`;
-
-interface Options {
-  quick: boolean;
-  runs: number;
-  warmup: number;
-  sizes: number[] | null;
-  shapes: string[] | null;
-  ops: Set<CaseKind>;
-  tile: string | null;
-  /** 'wall' skips timestamp queries on both sides */
-  timing: 'auto' | 'wall';
-  tfjs: boolean;
-  tfjsFlags: Record<string, number | boolean | string>;
-  dawnFlags: string[];
-  write: boolean | null;
-  resultsFile: string;
-  /** true when every option that changes what is measured has its default */
-  defaults: boolean;
-}
-
-function parseOptions(argv: readonly string[]): Options {
-  const o: Options = {
-    quick: false, runs: 10, warmup: 2, sizes: null, shapes: null, ops: new Set(ALL_KINDS), tile: null, timing: 'auto',
-    tfjs: true, tfjsFlags: {}, dawnFlags: [NO_QUANTIZATION], write: null,
-    resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true,
-  };
-  let runsGiven = false, warmupGiven = false;
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  const int = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    // --name=value or --name value; only the first '=' splits, so --tfjs-flag=K=V keeps K=V
-    const eq = argv[i].startsWith('--') ? argv[i].indexOf('=') : -1;
-    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
-    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--quick': o.quick = true; o.defaults = false; break;
-      case '--runs': case '--reps': o.runs = int(flag, value(), 1); runsGiven = true; break;
-      case '--warmup': o.warmup = int(flag, value(), 0); warmupGiven = true; break;
-      case '--sizes': {
-        const v = value();
-        o.sizes = v === 'none' ? [] : list(v).map((s) => int('--sizes', s, 1));
-        o.defaults = false;
-        break;
-      }
-      case '--shapes': {
-        const tokens = list(value());
-        checkShapeTokens(tokens);
-        o.shapes = tokens;
-        o.defaults = false;
-        break;
-      }
-      case '--ops': {
-        const alias: Record<string, CaseKind> = {
-          matmul: 'matmul', conv2d: 'conv2d', fwd: 'conv2d', conv2dBackwardInput: 'conv2dBackwardInput', bwd: 'conv2dBackwardInput',
-        };
-        o.ops = new Set(list(value()).map((s) => {
-          if (!(s in alias)) throw new Error(`--ops: unknown op ${JSON.stringify(s)}; use ${Object.keys(alias).join(', ')}`);
-          return alias[s];
-        }));
-        o.defaults = false;
-        break;
-      }
-      case '--tile': {
-        const v = value();
-        if (!(v in tileConfigs)) throw new Error(`--tile: expected ${Object.keys(tileConfigs).join(' | ')}, got ${JSON.stringify(v)}`);
-        o.tile = v;
-        o.defaults = false;
-        break;
-      }
-      case '--timing': {
-        const v = value();
-        if (v !== 'auto' && v !== 'wall') throw new Error(`--timing: expected auto | wall, got ${JSON.stringify(v)}`);
-        o.timing = v;
-        if (v !== 'auto') o.defaults = false;
-        break;
-      }
-      case '--no-tfjs': o.tfjs = false; o.defaults = false; break;
-      case '--tfjs-flag': {
-        const v = value();
-        const eq = v.indexOf('=');
-        if (eq < 1) throw new Error(`--tfjs-flag: expected NAME=VALUE, got ${JSON.stringify(v)}`);
-        const raw = v.slice(eq + 1);
-        o.tfjsFlags[v.slice(0, eq)] = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
-        o.defaults = false;
-        break;
-      }
-      case '--dawn-flag': o.dawnFlags.push(value()); o.defaults = false; break;
-      case '--write': o.write = true; break;
-      case '--no-write': o.write = false; break;
-      case '--results-file': o.resultsFile = resolve(value()); break;
-      default: throw new Error(`unknown option ${JSON.stringify(argv[i])}`);
-    }
-  }
-  if (o.quick) {
-    if (!runsGiven) o.runs = 3;
-    if (!warmupGiven) o.warmup = 1;
-  }
-  if (o.runs < 10 || o.warmup < 1) o.defaults = false;
-  return o;
-}
 
 function buildCases(o: Options, cpuAdapter: boolean): BenchCase[] {
   const cases: BenchCase[] = [];
@@ -202,21 +75,39 @@ function tileName(t: TileConfig): string {
 
 interface ConvisRow { m: Measurement; tile: string }
 
-async function runConvis(o: Options, cases: BenchCase[], b: WebGpuBackend): Promise<Map<string, ConvisRow | Error>> {
+/**
+ * Times every case with one tile choice (null: the backend's own). Each case gets a device of its own unless
+ * --shared-device, so that no case inherits another's pooled buffers, pipelines or queue state: one H100 run
+ * on a shared device showed some kernels 2-5x slower than the same kernel measured alone (not reproduced
+ * since, cause not established), and a kernel benchmark should not depend on what ran before.
+ */
+async function runConvis(o: Options, cases: BenchCase[], tile: string | null): Promise<Map<string, ConvisRow | Error>> {
   const out = new Map<string, ConvisRow | Error>();
-  const timer = new DispatchTimer(b.ctx);
+  let b: WebGpuBackend | null = null;
+  let timer: DispatchTimer | null = null;
+  const shut = async () => {
+    timer?.destroy();
+    timer = null;
+    b = null;
+    await close();
+  };
   try {
     for (const c of cases) {
+      if (b === null || !o.sharedDevice) {
+        await shut();
+        await init({ backend: 'webgpu', dawnFlags: o.dawnFlags });
+        b = backend() as WebGpuBackend;
+        b.ctx.tileOverride = tile ? tileConfigs[tile] : null;
+        timer = new DispatchTimer(b.ctx);
+      }
       let p: Prepared | null = null;
       try {
         p = prepare(b, c);
-        const m = await measure(timer, p.run, o.warmup, o.runs, o.timing === 'auto');
-        // a dispatch label that names its tile (e.g. "conv2d 32x64x16r12") beats the mirrored selection rule
-        const labelled = timer.labels.map((l) => /\d+x\d+x\d+r\d+/.exec(l)?.[0]).find((k) => k !== undefined);
-        const tile = labelled ?? tileName(p.tile);
-        out.set(c.id, { m, tile });
+        const m = await measure(timer!, p.run, o.warmup, o.runs, o.timing === 'auto');
+        const tileUsed = tileName(p.tile);
+        out.set(c.id, { m, tile: tileUsed });
         console.log(`  ${c.label.padEnd(26)} ${fmtMs(m.ms).padStart(8)} ms  ${fmtRate(c.flops, m.ms).padStart(7)} GFLOP/s` +
-          `  (${m.method}, wall ${fmtMs(m.wallMs)} ms, ${m.dispatches} dispatch(es), tile ${tile}${m.note ? `; ${m.note}` : ''})`);
+          `  (${m.method}, wall ${fmtMs(m.wallMs)} ms, ${m.dispatches} dispatch(es), tile ${tileUsed}${m.note ? `; ${m.note}` : ''})`);
       } catch (e) {
         out.set(c.id, e as Error);
         console.log(`  ${c.label.padEnd(26)} failed: ${(e as Error).message}`);
@@ -225,7 +116,7 @@ async function runConvis(o: Options, cases: BenchCase[], b: WebGpuBackend): Prom
       }
     }
   } finally {
-    timer.destroy();
+    await shut();
   }
   return out;
 }
@@ -273,50 +164,73 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`bench kernels: ${(e as Error).message}\n\n${USAGE}`);
     return 1;
   }
-  const command = ['npm run bench -- kernels', ...argv.map(shellQuote)].join(' ');
+  // the command that measures the same again: where the results were written to is left out
+  const plumbing = new Set(['--write', '--no-write']);
+  const measuring = argv.filter((a, i) => !plumbing.has(a) && !a.startsWith('--results-file') && argv[i - 1] !== '--results-file');
+  const command = ['npm run bench -- kernels', ...measuring.map(shellQuote)].join(' ');
   const load = new LoadProbe();
   load.start();
   const started = new Date();
+  const source = sourceRevision();
 
   const info = await init({ backend: 'webgpu', dawnFlags: o.dawnFlags });
-  const b = backend() as WebGpuBackend;
-  const ctx = b.ctx;
+  const isCpuAdapter = (backend() as WebGpuBackend).ctx.isCpuAdapter;
   const limitNames = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
     'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
     'minStorageBufferOffsetAlignment'];
-  console.log(`adapter:  ${info.device}${ctx.isCpuAdapter ? '  (a CPU adapter)' : ''}`);
+  // null: the backend's own choice per problem (pickTile); a name forces that tile through ctx.tileOverride
+  const variants: (string | null)[] = o.tile === 'all' ? [null, ...Object.keys(tileConfigs)] : [o.tile];
+  console.log(`adapter:  ${info.device}${isCpuAdapter ? '  (a CPU adapter)' : ''}`);
   console.log(`cpu:      ${cpuModel()} (${logicalCores()} logical cores)`);
   console.log(`features: ${info.features.join(', ') || '(none)'}`);
   console.log(`limits:   ${limitNames.map((k) => `${k} ${info.limits[k]}`).join(', ')}`);
   console.log(`dawn:     ${o.dawnFlags.join(' ')}`);
-  if (o.tile) ctx.tileOverride = tileConfigs[o.tile];
-  console.log(`tile:     ${o.tile ? `forced ${tileName(tileConfigs[o.tile])}` : `chosen per problem (${ctx.isCpuAdapter ? 'small on a CPU adapter' : 'large when M, N >= 128, else medium'})`}`);
+  console.log(`source:   ${source}`);
+  console.log(`tile:     ${variants.map((v) => (v ? `forced ${tileName(tileConfigs[v])}` : 'chosen per problem by the backend')).join('; ')}`);
   console.log(`runs:     median of ${o.runs} after ${o.warmup} warm-up; load average ${loadAverage()}`);
 
-  const cases = buildCases(o, ctx.isCpuAdapter);
+  const cases = buildCases(o, isCpuAdapter);
   if (cases.length === 0) {
     console.error('bench kernels: no case left after --sizes / --shapes / --ops');
     await close();
     return 1;
   }
-  console.log('\nconvis (webgpu, NCHW):');
-  const convis = await runConvis(o, cases, b);
   await close();
+  const byVariant = new Map<string, Map<string, ConvisRow | Error>>();
+  for (const v of variants) {
+    console.log(`\nconvis (webgpu, NCHW), tile ${v ?? 'auto'}, ${o.sharedDevice ? 'one device for all cases' : 'a fresh device per case'}:`);
+    byVariant.set(v ?? 'auto', await runConvis(o, cases, v));
+  }
+  const convis = byVariant.get(variants[0] ?? 'auto')!;
 
   let tfjs: PeerResult | null = null;
   if (o.tfjs) {
-    console.log('\nTF.js (tfjs-backend-webgpu, NHWC), in a child process:');
-    tfjs = await runTfjs({
-      cases, warmup: o.warmup, runs: o.runs, timestamps: o.timing === 'auto', dawnFlags: o.dawnFlags, tfjsFlags: o.tfjsFlags,
-    });
+    // like convis: one process (so one device) per case, or one for all with --shared-device
+    console.log(`\nTF.js (tfjs-backend-webgpu, NHWC), in ${o.sharedDevice ? 'a child process' : 'a child process per case'}:`);
+    const groups = o.sharedDevice ? [cases] : cases.map((c) => [c]);
+    for (const group of groups) {
+      const r = await runTfjs({
+        cases: group, warmup: o.warmup, runs: o.runs, timestamps: o.timing === 'auto', dawnFlags: o.dawnFlags, tfjsFlags: o.tfjsFlags,
+      });
+      if (!r) {
+        tfjs = null;
+        break;
+      }
+      if (tfjs) {
+        tfjs.rows.push(...r.rows);
+        tfjs.errors.push(...r.errors);
+      } else {
+        tfjs = r;
+      }
+    }
   }
   const otherCores = load.stop();
 
   const header = ['shape', 'convis ms', 'convis GFLOP/s', 'TF.js ms', 'TF.js GFLOP/s', 'ratio TF.js/convis', 'convis tile', 'timing convis/TF.js'];
   const abbrev = (m: string | undefined) => (m === 'timestamp' ? 'ts' : m === 'wall' ? 'wall' : '—');
+  const ok = (r: ConvisRow | Error | undefined) => (r instanceof Error || r === undefined ? null : r);
   const rows = cases.map((c) => {
-    const r = convis.get(c.id);
-    const mine = r instanceof Error || r === undefined ? null : r;
+    const mine = ok(convis.get(c.id));
     const theirs: PeerRow | undefined = tfjs?.rows.find((x) => x.id === c.id);
     return [
       c.label, fmtMs(mine?.m.ms), fmtRate(c.flops, mine?.m.ms), fmtMs(theirs?.ms), fmtRate(c.flops, theirs?.ms),
@@ -326,7 +240,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   console.log(`\n${textTable(header, rows)}`);
   console.log('ratio > 1: convis is faster. ts = GPU timestamp queries, wall = wall time around onSubmittedWorkDone.');
 
-  const timed = [...convis.values()].filter((r): r is ConvisRow => !(r instanceof Error) && r.m.method === 'timestamp');
+  let sweep: { header: string[]; rows: string[][] } | null = null;
+  if (variants.length > 1) {
+    const names = [...byVariant.keys()];
+    sweep = {
+      header: ['shape', ...names.map((n) => (n === 'auto' ? 'auto ms' : `${n} ms`)), 'auto chose', 'fastest'],
+      rows: cases.map((c) => {
+        const ms = names.map((n) => ok(byVariant.get(n)!.get(c.id))?.m.ms ?? null);
+        let best = -1;
+        ms.forEach((m, i) => { if (i > 0 && m !== null && (best < 0 || m < ms[best]!)) best = i; });
+        return [c.label, ...ms.map((m) => fmtMs(m)), ok(byVariant.get('auto')!.get(c.id))?.tile ?? '—', best > 0 ? names[best] : '—'];
+      }),
+    };
+    console.log(`\nconvis tile sweep (ms; 'fastest' among the forced tiles):\n${textTable(sweep.header, sweep.rows)}`);
+  }
+
+  const all = [...byVariant.values()].flatMap((m) => [...m.values()]);
+  const timed = all.filter((r): r is ConvisRow => !(r instanceof Error) && r.m.method === 'timestamp');
   const quantized = timed.length > 0 && timed.every((r) => r.m.quantized);
   const quantNote = timed.length === 0 ? 'convis rows used wall time'
     : quantized ? 'raw timestamps were all multiples of 2^16 ns: Dawn\'s timestamp quantization still looks on'
@@ -339,27 +269,31 @@ export async function main(argv: readonly string[]): Promise<number> {
   console.log(loadNote);
   for (const e of tfjs?.errors ?? []) console.log(`TF.js ${e.id}: ${e.message}`);
 
-  const failures = [...convis.values()].filter((r) => r instanceof Error).length + (tfjs?.errors.length ?? 0) +
-    (o.tfjs && !tfjs ? 1 : 0);
+  const failures = all.filter((r) => r instanceof Error).length + (tfjs?.errors.length ?? 0) + (o.tfjs && !tfjs ? 1 : 0);
   const write = o.write ?? (o.defaults && failures === 0);
   if (write) {
-    const headingTile = o.tile ? ` (--tile ${o.tile})` : '';
-    const heading = `## kernels — ${info.device} — ${cpuModel()}${headingTile}`;
+    const heading = `## kernels — ${info.device} — ${cpuModel()}${o.tile ? ` (--tile ${o.tile})` : ''}`;
+    const tfjsLine = tfjs
+      ? `TF.js ${tfjs.tfjsVersion} tfjs-backend-webgpu in NHWC (its native layout; dX is tf.conv2dTranspose), ` +
+        (Object.keys(o.tfjsFlags).length ? `TF.js flags ${JSON.stringify(o.tfjsFlags)}` : 'TF.js default flags')
+      : 'TF.js not run';
     const body = [
       `- date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       `- command: \`${command}\``,
-      `- adapter: ${info.device}${ctx.isCpuAdapter ? ' (CPU adapter: Mesa lavapipe/llvmpipe runs the WGSL on the CPU cores)' : ''}`,
+      `- source: ${source}`,
+      `- adapter: ${info.device}${isCpuAdapter ? ' (CPU adapter: Mesa lavapipe/llvmpipe runs the WGSL on the CPU cores)' : ''}`,
       `- cpu: ${cpuModel()}, ${logicalCores()} logical cores`,
-      `- runs: median of ${o.runs} after ${o.warmup} warm-up, batch 1, fp32; convis NCHW (backend called directly, no autodiff), ` +
-        `TF.js ${tfjs?.tfjsVersion ?? ''} tfjs-backend-webgpu NHWC (its native layout), dX as tf.conv2dTranspose` +
-        (Object.keys(o.tfjsFlags).length ? `, TF.js flags ${JSON.stringify(o.tfjsFlags)}` : ', TF.js default flags'),
-      `- timing: ts = GPU timestamp queries summed over the op's dispatches (convis: its own query set via ` +
+      `- runs: median of ${o.runs} after ${o.warmup} warm-up, batch 1, fp32; convis in NCHW (backend called directly ` +
+        `on preallocated operands, no autodiff); ${tfjsLine}`,
+      `- timing: ts = GPU timestamp queries summed over the op's dispatches (convis: its own query set through ` +
         `GpuContext.timestampWrites; TF.js: tf.time() kernelMs), wall = wall time to onSubmittedWorkDone; ${quantNote}`,
       `- load: ${loadNote}${busy ? `; load average at the end ${loadAverage()}. Re-measure on an idle machine with \`${command}\`` : ''}`,
       '',
       markdownTable(header, rows),
       '',
       'ratio = TF.js time / convis time (> 1: convis is faster).',
+      ...(sweep ? ['', 'convis per tile (ms); auto = the backend\'s own choice, fastest = among the forced tiles:', '',
+        markdownTable(sweep.header, sweep.rows)] : []),
     ].join('\n');
     updateSection(o.resultsFile, heading, body);
     console.log(`\nwrote the section "${heading.slice(3)}" of ${o.resultsFile}`);

@@ -1,7 +1,9 @@
 // What a result needs to be read later: the CPU model and how busy the rest of the machine was meanwhile
 // (on lavapipe the "GPU" is these CPU cores, so another process's load shows up directly in the numbers).
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 
 /** Linux's USER_HZ: /proc/stat and /proc/<pid>/stat count CPU time in 1/100 s. */
@@ -65,5 +67,27 @@ export function loadAverage(): string {
     return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   } catch {
     return 'n/a';
+  }
+}
+
+/**
+ * The commit the measured code comes from, and whether src/ or kernels/ differ from it (CONVIS_BENCH_SOURCE
+ * overrides). Read-only git calls: --no-optional-locks keeps `git status` from refreshing the index.
+ */
+export function sourceRevision(): string {
+  // a copy without .git (a bundle on another machine) can name its source through the environment
+  const given = process.env.CONVIS_BENCH_SOURCE;
+  if (given) return given;
+  const cwd = fileURLToPath(new URL('..', import.meta.url));
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', ['--no-optional-locks', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const head = git('rev-parse', '--short', 'HEAD').trim();
+    // porcelain lines are "XY path": the path starts at column 3
+    const dirty = git('status', '--porcelain', '--', 'src', 'kernels').split('\n').filter((l) => l.length > 3);
+    if (dirty.length === 0) return head;
+    return `${head} with uncommitted changes in ${[...new Set(dirty.map((l) => l.slice(3).split('/')[0]))].join(', ')}`;
+  } catch {
+    return 'unknown (no git checkout here)';
   }
 }

@@ -37,8 +37,6 @@ export class DispatchTimer {
   private readonly readBuffer: GPUBuffer | null;
   private used = 0;
   private overflow = false;
-  /** the dispatch labels of the latest run, in order */
-  labels: string[] = [];
 
   constructor(private readonly ctx: GpuContext, private readonly maxDispatches = 256) {
     if (!ctx.features.has('timestamp-query')) {
@@ -63,10 +61,8 @@ export class DispatchTimer {
     this.used = 0;
     this.overflow = false;
     let dispatches = 0;
-    this.labels = [];
-    ctx.timestampWrites = (label: string): GPUComputePassTimestampWrites | undefined => {
+    ctx.timestampWrites = (): GPUComputePassTimestampWrites | undefined => {
       dispatches++;
-      this.labels.push(label);
       if (!timed) return undefined;
       if (this.used >= this.maxDispatches) {
         this.overflow = true;

@@ -31,12 +31,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let ty = lid3.y;
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
-  let batch = wid.z;
+  // z enumerates (batch or group) x K-slice: with split-K each slice writes its partial sum at
+  // split * P.split_stride and kernels/splitk.wgsl adds the slices up
+  let batch = wid.z / P.splits;
+  let split = wid.z % P.splits;
+  let k_lo = split * P.k_slice;
+  let k_hi = min(P.K, k_lo + P.k_slice);
 {{PROLOGUE}}
 {{ACC_DECL}}
-  for (var k0 = 0u; k0 < P.K; k0 += BK) {
-{{TILE_LOADS}}
+  // With prefetch (GPUs), the next tile's global loads go into registers before the current tile's
+  // arithmetic, so their latency hides behind it; the loaders return 0.0 past K, so the last prefetch is
+  // harmless. Without it (CPU adapters, where it only doubles the code to compile) loads precede stores.
+  var kt = k_lo;
+{{PRELOAD}}
+  for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
+{{TILE_TOP}}
     workgroupBarrier();
+{{AFTER_BARRIER}}
     for (var kk = 0u; kk < BK; kk++) {
 {{INNER}}
     }

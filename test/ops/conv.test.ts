@@ -50,3 +50,61 @@ function opCase(c: Case): OpCase {
 }
 
 await onEachBackend('conv2d', cases.map((c) => [c.name, (t) => checkOp(t, opCase(c))]));
+
+await onEachBackend('conv2d bad input', [
+  ['shape and option errors name conv2d and the argument', async (t) => {
+    const { tensor } = await import('../../src/index.js');
+    const x = tensor(new Float32Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+    const w = tensor(new Float32Array(4 * 3 * 3 * 3), [4, 3, 3, 3]);
+    const w2 = tensor(new Float32Array(4 * 2 * 3 * 3), [4, 2, 3, 3]);
+    t.throws(() => ops.conv2d(x, w2), /conv2d: w \[4, 2, 3, 3\] expects 2 input channels per group, x \[2, 3, 5, 5\] has 3/);
+    t.throws(() => ops.conv2d(x, w, null, { groups: 2 }), /conv2d: groups 2 must divide the input channels 3/);
+    t.throws(() => ops.conv2d(x, w, null, { stride: 0 }), /conv2d: stride must be an integer >= 1, got 0/);
+    t.throws(() => ops.conv2d(x, w, null, { padding: -1 }), /conv2d: padding must be an integer >= 0, got -1/);
+    t.throws(() => ops.conv2d(x, w, null, { dilation: 1.5 }), /conv2d: dilation must be an integer >= 1, got 1.5/);
+    t.throws(() => ops.conv2d(x, w, null, { dilation: 3 }), /conv2d: the 3x3 kernel \(dilation 3x3\) does not fit the padded 5x5 input/);
+    t.throws(() => ops.conv2d(x.reshape([6, 5, 5]), w), /conv2d: x must be 4-D \[N, C, H, W\], got \[6, 5, 5\]/);
+    const b = tensor([1, 2, 3], [3]);
+    t.throws(() => ops.conv2d(x, w, b), /conv2d: b must have shape \[4\], got \[3\]/);
+    for (const v of [x, w, w2, b]) v.dispose();
+  }],
+  ['NaN and Inf propagate through the GEMM', async (t) => {
+    const { tensor } = await import('../../src/index.js');
+    const x = tensor([1, NaN, 3, 4, Infinity, 1, 1, 1, 1], [1, 1, 3, 3]);
+    const w = tensor([1], [1, 1, 1, 1]);
+    const y = Array.from(await ops.conv2d(x, w).data());
+    t.ok(Number.isNaN(y[1]), 'NaN stays NaN');
+    t.equal(y[4], Infinity, 'Inf stays Inf');
+    t.deepEqual([y[0], y[2], y[8]], [1, 3, 1], 'finite values are untouched');
+    x.dispose();
+    w.dispose();
+  }],
+]);
+
+// Split-K: GPUs split deep, narrow convolutions over K into slices summed by a second kernel (with the
+// bias and ReLU); force three slices so every adapter runs that path.
+async function withSplits<T>(n: number, body: () => Promise<T>): Promise<T> {
+  const { backend } = await import('../../src/runtime.js');
+  const ctx = (backend() as unknown as { ctx?: { splitOverride: number | null } }).ctx;
+  if (ctx) ctx.splitOverride = n;
+  try {
+    return await body();
+  } finally {
+    if (ctx) ctx.splitOverride = null;
+  }
+}
+
+await onEachBackend('conv2d split-K', [0, 4, 6].map((i): [string, (t: import('tape').Test) => Promise<void>] =>
+  [cases[i].name, (t) => withSplits(3, () => checkOp(t, opCase(cases[i]), 50 + i))]));
+
+await onEachBackend('conv2d fused ReLU', [
+  ['fuseRelu equals relu(conv2d), split and not', async (t) => {
+    const { randn } = await import('../../src/index.js');
+    const x = randn([2, 3, 6, 7], { seed: 5 }), w = randn([5, 3, 3, 3], { seed: 6 }), b = randn([5], { seed: 7 });
+    const want = Array.from(await ops.relu(ops.conv2d(x, w, b, { padding: 1 })).data());
+    for (const splits of [1, 3]) {
+      const got = await withSplits(splits, () => ops.conv2d(x, w, b, { padding: 1, fuseRelu: true }).data());
+      t.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * (1 + Math.abs(want[i]))), `${splits} slice(s)`);
+    }
+  }],
+]);

@@ -55,3 +55,19 @@ const cases: OpCase[] = [
 ];
 
 await onEachBackend('elementwise', cases.map((c, i) => [c.name, (t) => checkOp(t, c, i + 1)]));
+
+await onEachBackend('elementwise IEEE', [
+  ['NaN and Inf propagate', async (t) => {
+    const { tensor } = await import('../../src/index.js');
+    const a = tensor([NaN, Infinity, -Infinity, 1], [4]);
+    const one = tensor([1, 1, 1, 0], [4]);
+    const sum = Array.from(await ops.add(a, one).data());
+    t.ok(Number.isNaN(sum[0]) && sum[1] === Infinity && sum[2] === -Infinity, `add: ${sum}`);
+    const q = Array.from(await ops.div(one, tensor([1, 1, 1, 0], [4])).data());
+    t.ok(Number.isNaN(q[3]), `0 / 0 is NaN: ${q[3]}`);
+    const e = Array.from(await ops.exp(a).data());
+    t.ok(Number.isNaN(e[0]) && e[1] === Infinity && e[2] === 0, `exp: ${e}`);
+    a.dispose();
+    one.dispose();
+  }],
+]);

@@ -64,6 +64,8 @@ export class GpuContext {
   readonly isCpuAdapter: boolean;
   /** forces one GEMM tile configuration (bench sweeps, tests of every variant) */
   tileOverride: import('./gemm.js').TileConfig | null = null;
+  /** forces the split-K factor of GEMMs that may split (tests of the split path on any adapter) */
+  splitOverride: number | null = null;
   /** a pass-level hook for timestamp queries (bench/profile) */
   timestampWrites: ((label: string) => GPUComputePassTimestampWrites | undefined) | null = null;
 

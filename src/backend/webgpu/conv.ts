@@ -9,12 +9,14 @@
 
 import type { Conv2dParams, Operand } from '../interface.js';
 import type { GpuContext } from './context.js';
-import { gemmSource, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
+import { gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
+import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 
 const PARAMS = `struct Params {
   M: u32, N: u32, K: u32, accumulate: u32,
   x_base: u32, w_base: u32, out_base: u32, bias_base: u32,
+  splits: u32, k_slice: u32, split_stride: u32, _p0: u32,
 }`;
 
 interface Geometry {
@@ -60,8 +62,31 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
   const og = g.O / p.groups;
   const M = og, K = (g.C / p.groups) * g.KH * g.KW;
   const tile = pickTile(ctx, M, g.OH * g.OW * g.batch);
-  const key = `conv2d:${shapeKey(g, p, tile)}:${bias !== null}:${fuseRelu}`;
-  const pipeline = ctx.pipeline(key, () => gemmSource({
+  const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2d');
+  // split-K only when one dispatch covers the batch; the slices' sum then takes the bias and ReLU
+  const plan = per >= g.batch ? planSplit(ctx, splitCount(ctx, tile, M, g.OH * g.OW * g.batch, p.groups, K), out.size)
+    : planSplit(ctx, 1, 0);
+  const epilogueBias = plan.scratch ? null : bias;
+  const epilogueRelu = plan.scratch ? false : fuseRelu;
+  const pipeline = conv2dPipeline(ctx, g, p, tile, epilogueBias !== null, epilogueRelu);
+  const ww = ctx.window(w);
+  const bw = epilogueBias ? ctx.window(epilogueBias) : null;
+  const kSlice = sliceLength(tile, K, plan.splits);
+  for (let n0 = 0; n0 < g.batch; n0 += per) {
+    const nb = Math.min(per, g.batch - n0);
+    const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
+    const ow = plan.scratch ? gemmOutput(ctx, plan, out) : ctx.window(out, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const N = nb * g.OH * g.OW;
+    ctx.dispatch(pipeline, bw ? [ow, ww, xw, bw] : [ow, ww, xw],
+      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0, plan.splits, kSlice, plan.stride, 0],
+      workgroupsFor(tile, M, N, p.groups * plan.splits), 'conv2d');
+  }
+  finishSplit(ctx, plan, out, bias, g.OH * g.OW, g.O, fuseRelu);
+}
+
+function conv2dPipeline(ctx: GpuContext, g: Geometry, p: Conv2dParams, tile: TileConfig, bias: boolean, fuseRelu: boolean) {
+  const key = `conv2d:${shapeKey(g, p, tile)}:${bias}:${fuseRelu}`;
+  return ctx.pipeline(key, () => gemmSource({
     tile,
     params: PARAMS,
     extraBindings: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
@@ -91,20 +116,9 @@ fn load_w(m: u32, k: u32, grp: u32) -> f32 {
       let s = `var v = ${v};`;
       if (bias) s += ` v += bias[P.bias_base + ${co}];`;
       if (fuseRelu) s += ' v = max(v, 0.0);';
-      return s + ` out[P.out_base + (img * O + ${co}) * OHW + q] = v;`;
+      return s + ` out[P.out_base + split * P.split_stride + (img * O + ${co}) * OHW + q] = v;`;
     },
   }), 'main');
-  const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2d');
-  const ww = ctx.window(w);
-  const bw = bias ? ctx.window(bias) : null;
-  for (let n0 = 0; n0 < g.batch; n0 += per) {
-    const nb = Math.min(per, g.batch - n0);
-    const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
-    const ow = ctx.window(out, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
-    const N = nb * g.OH * g.OW;
-    ctx.dispatch(pipeline, bw ? [ow, ww, xw, bw] : [ow, ww, xw],
-      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0], workgroupsFor(tile, M, N, p.groups), 'conv2d');
-  }
 }
 
 export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand): void {
@@ -139,18 +153,22 @@ fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
     a: { fast: 'k', load: (m, k) => `load_wt(${m}, ${k}, batch)` },
     b: { fast: 'mn', prologue: 'let px = pixel(FIX, batch);', load: (_n, k) => `load_gy(px, ${k})` },
     storeColumn: (n) => `let img = ${n} / HW; let q = ${n} % HW;`,
-    store: (m, _n, v) => `out[P.out_base + (img * C + batch * CG + ${m}) * HW + q] = ${v};`,
+    store: (m, _n, v) => `out[P.out_base + split * P.split_stride + (img * C + batch * CG + ${m}) * HW + q] = ${v};`,
   }), 'main');
   const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2dBackwardInput');
+  const plan = per >= g.batch ? planSplit(ctx, splitCount(ctx, tile, M, g.H * g.W * g.batch, p.groups, K), dx.size)
+    : planSplit(ctx, 1, 0);
+  const kSlice = sliceLength(tile, K, plan.splits);
   const ww = ctx.window(w);
   for (let n0 = 0; n0 < g.batch; n0 += per) {
     const nb = Math.min(per, g.batch - n0);
     const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
-    const xw = ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
+    const xw = plan.scratch ? gemmOutput(ctx, plan, dx) : ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const N = nb * g.H * g.W;
-    ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0],
-      workgroupsFor(tile, M, N, p.groups), 'conv2dBackwardInput');
+    ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0, plan.splits, kSlice, plan.stride, 0],
+      workgroupsFor(tile, M, N, p.groups * plan.splits), 'conv2dBackwardInput');
   }
+  finishSplit(ctx, plan, dx, null, 1, 1, false);
 }
 
 export function conv2dBackwardWeight(ctx: GpuContext, x: Operand, gy: Operand, p: Conv2dParams, dw: Operand): void {
@@ -194,7 +212,7 @@ fn load_x(t: Tap, k: u32, grp: u32) -> f32 {
     const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
     const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const K = nb * g.OH * g.OW;
-    ctx.dispatch(pipeline, [outW, gw, xw], [M, N, K, n0 > 0 ? 1 : 0, xw.base, gw.base, outW.base, 0],
+    ctx.dispatch(pipeline, [outW, gw, xw], [M, N, K, n0 > 0 ? 1 : 0, xw.base, gw.base, outW.base, 0, 1, K, 0, 0],
       workgroupsFor(tile, M, N, p.groups), 'conv2dBackwardWeight');
   }
 }

@@ -7,16 +7,21 @@ export interface TileConfig {
   BM: number; BN: number; BK: number;
   /** vec4 row groups and column groups per thread: the thread tile is (4 RM) x (4 RN) */
   RM: number; RN: number;
+  /** prefetch the next tile into registers during the current tile's arithmetic */
+  prefetch?: boolean;
 }
 
 export const tileConfigs: Record<string, TileConfig> = {
   large: { BM: 128, BN: 128, BK: 8, RM: 2, RN: 2 },     // 256 threads, 8x8 each: discrete GPUs
+  large16: { BM: 128, BN: 128, BK: 16, RM: 2, RN: 2 },  // the same, twice as deep per barrier
+  tall: { BM: 128, BN: 64, BK: 16, RM: 2, RN: 1 },      // 256 threads, 8x4 each
+  wide: { BM: 64, BN: 128, BK: 16, RM: 1, RN: 2 },      // 256 threads, 4x8 each
   medium: { BM: 64, BN: 64, BK: 16, RM: 1, RN: 1 },     // 256 threads, 4x4 each
-  small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2 },      // 64 threads: lavapipe, narrow problems
+  small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false },  // 64 threads: lavapipe
 };
 
 export function tileKey(t: TileConfig): string {
-  return `${t.BM}x${t.BN}x${t.BK}r${t.RM}${t.RN}`;
+  return `${t.BM}x${t.BN}x${t.BK}r${t.RM}${t.RN}${t.prefetch === false ? '' : 'p'}`;
 }
 
 /**
@@ -47,13 +52,16 @@ export interface GemmSpec {
 
 export function gemmSource(spec: GemmSpec): string {
   const { BM, BN, BK, RM, RN } = spec.tile;
+  const prefetch = spec.tile.prefetch !== false;
   const WGY = BM / (4 * RM);
   const WGX = BN / (4 * RN);
   const NT = WGX * WGY;
   if (!Number.isInteger(WGX) || !Number.isInteger(WGY)) throw new Error(`gemm: tile ${tileKey(spec.tile)} does not divide`);
 
   const prologue: string[] = [];
-  const loads: string[] = [];
+  const regDecl: string[] = [];
+  const regLoads: string[] = [];
+  const regStores: string[] = [];
   const operand = (name: 'a' | 'b', ld: OperandLoader, span: number, base: string, store: string) => {
     // the tile is span (m or n) x BK, stored [BK][span/4] as vec4
     const fastExtent = ld.fast === 'k' ? BK : span;
@@ -72,8 +80,11 @@ export function gemmSource(spec: GemmSpec): string {
       const slow = `(${name}_slow + ${i * slowStep}u)`;
       const mnLocal = ld.fast === 'k' ? slow : `${name}_fix`;
       const kLocal = ld.fast === 'k' ? `${name}_fix` : slow;
-      const expr = ld.load(`(${base} + ${mnLocal})`, `(k0 + ${kLocal})`);
-      loads.push(`    { let mn = ${mnLocal}; ${store}[${kLocal} * ${span / 4}u + mn / 4u][mn % 4u] = ${expr}; }`);
+      const expr = ld.load(`(${base} + ${mnLocal})`, `(kt + ${kLocal})`);
+      const reg = `${name}_reg${i}`;
+      regDecl.push(`  var ${reg} = 0.0;`);
+      regLoads.push(`    ${reg} = ${expr};`);
+      regStores.push(`    { let mn = ${mnLocal}; ${store}[${kLocal} * ${span / 4}u + mn / 4u][mn % 4u] = ${reg}; }`);
     }
   };
   operand('a', spec.a, BM, 'm0', 'As');
@@ -119,12 +130,35 @@ export function gemmSource(spec: GemmSpec): string {
     AS_VEC4: (BM * BK) / 4,
     BS_VEC4: (BN * BK) / 4,
     LOADERS: spec.helpers ?? '',
-    PROLOGUE: prologue.join('\n'),
+    PROLOGUE: [...prologue, ...regDecl].join('\n'),
     ACC_DECL: acc.join('\n'),
-    TILE_LOADS: loads.join('\n'),
+    PRELOAD: prefetch ? regLoads.join('\n') : '',
+    TILE_TOP: prefetch ? regStores.join('\n') : ['    kt = k0;', ...regLoads, ...regStores].join('\n'),
+    AFTER_BARRIER: prefetch ? ['    kt = k0 + BK;', ...regLoads].join('\n') : '',
     INNER: inner.join('\n'),
     EPILOGUE: epi.join('\n'),
   });
+}
+
+/**
+ * How many K-slices to run in parallel. A GPU needs a few hundred workgroups in flight; a GEMM with a small
+ * M x N but a deep K (VGG's 512-channel layers at batch 1, FC layers) would otherwise leave most of it
+ * idle while a few workgroups walk the whole K. Each slice keeps at least 16 tile steps.
+ */
+export function splitCount(ctx: { isCpuAdapter: boolean; splitOverride: number | null }, tile: TileConfig,
+                           M: number, N: number, Z: number, K: number): number {
+  const byDepth = Math.max(1, Math.floor(K / (tile.BK * 16)));
+  if (ctx.splitOverride !== null) return Math.max(1, Math.min(ctx.splitOverride, Math.ceil(K / tile.BK)));
+  if (ctx.isCpuAdapter) return 1;
+  const workgroups = Math.ceil(M / tile.BM) * Math.ceil(N / tile.BN) * Z;
+  const target = 256;
+  if (workgroups >= target) return 1;
+  return Math.max(1, Math.min(8, byDepth, Math.ceil(target / workgroups)));
+}
+
+/** K-slice length for `splits` slices: a multiple of the tile depth. */
+export function sliceLength(tile: TileConfig, K: number, splits: number): number {
+  return Math.ceil(Math.ceil(K / splits) / tile.BK) * tile.BK;
 }
 
 export function workgroupsFor(tile: TileConfig, M: number, N: number, Z: number): [number, number, number] {

@@ -1,0 +1,22 @@
+// Split-K epilogue: out[i] = sum over slices s of partial[s * stride + i], then the bias and ReLU that the
+// GEMM's own epilogue would have applied. {{BIAS}} and {{RELU}} are statements or empty.
+// The bias of element i is bias[(i / bias_div) % bias_mod]: per channel for NCHW, per column for a matrix.
+
+struct Params { n: u32, splits: u32, stride: u32, p_base: u32, out_base: u32, bias_base: u32, bias_div: u32, bias_mod: u32 }
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> partial: array<f32>;
+{{BIAS_BINDING}}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i >= P.n) { return; }
+  var v = 0.0;
+  for (var s = 0u; s < P.splits; s++) { v += partial[P.p_base + s * P.stride + i]; }
+{{BIAS}}
+{{RELU}}
+  out[P.out_base + i] = v;
+}

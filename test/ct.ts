@@ -1,0 +1,13 @@
+import { init, close, randn, ops, tensor } from '../src/index.js';
+await init({ backend: 'webgpu' });
+const x = randn([1, 3, 7, 9], { seed: 1 }), w = randn([4, 3, 3, 3], { seed: 2 });
+let t0 = performance.now();
+await ops.conv2d(x, w, null, { padding: 1 }).data();
+console.log('conv fwd compile+run', (performance.now() - t0).toFixed(0), 'ms');
+const a = randn([33, 17], { seed: 1 }), b = randn([17, 20], { seed: 2 });
+t0 = performance.now(); await ops.matmul(a, b).data(); console.log('matmul', (performance.now() - t0).toFixed(0));
+t0 = performance.now(); await ops.add(a, a).data(); console.log('add', (performance.now() - t0).toFixed(0));
+t0 = performance.now(); await ops.softmax(a).data(); console.log('softmax', (performance.now() - t0).toFixed(0));
+t0 = performance.now(); await ops.sum(a, 0).data(); console.log('sum', (performance.now() - t0).toFixed(0));
+t0 = performance.now(); await ops.maxPool2d(x, {kernel: 2}).data(); console.log('maxpool', (performance.now() - t0).toFixed(0));
+await close();
