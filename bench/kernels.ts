@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Conv2dParams, Operand } from '../src/backend/interface.js';
+import type { GpuContext } from '../src/backend/webgpu/context.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { type TileConfig, tileConfigs, tileKey } from '../src/backend/webgpu/gemm.js';
 import { pickTile } from '../src/backend/webgpu/matmul.js';
@@ -34,6 +35,16 @@ const SAME_3X3: Conv2dParams = {
 
 interface Prepared { run: () => void; tile: TileConfig; release: () => void }
 
+/**
+ * The GEMM tile the backend uses for a case: pickTile with the (M, N) that matmul.ts and conv.ts pass it
+ * (the forced tile where ctx.tileOverride is set).
+ */
+function caseTile(ctx: GpuContext, c: BenchCase): TileConfig {
+  if (c.kind === 'matmul') return pickTile(ctx, c.matmul!.M, c.matmul!.N);
+  const { N, C, O, H, W } = c.conv!;
+  return c.kind === 'conv2d' ? pickTile(ctx, O, N * H * W) : pickTile(ctx, C, N * H * W);
+}
+
 /** Allocates and fills the case's operands on the backend and returns the bare kernel call. */
 function prepare(b: WebGpuBackend, c: BenchCase): Prepared {
   const storages: ReturnType<WebGpuBackend['alloc']>[] = [];
@@ -51,16 +62,16 @@ function prepare(b: WebGpuBackend, c: BenchCase): Prepared {
       const { M, N, K } = c.matmul!;
       const a = operand([M, K], true), w = operand([K, N], true), y = operand([M, N], false);
       const opts = { transA: false, transB: false, accumulate: false };
-      return { run: () => b.matmul(a, w, y, opts), tile: pickTile(b.ctx, M, N), release };
+      return { run: () => b.matmul(a, w, y, opts), tile: caseTile(b.ctx, c), release };
     }
     const { N, C, O, H, W, KH, KW } = c.conv!;
     const w = operand([O, C, KH, KW], true);
     if (c.kind === 'conv2d') {
       const x = operand([N, C, H, W], true), y = operand([N, O, H, W], false);
-      return { run: () => b.conv2d(x, w, null, SAME_3X3, y), tile: pickTile(b.ctx, O, N * H * W), release };
+      return { run: () => b.conv2d(x, w, null, SAME_3X3, y), tile: caseTile(b.ctx, c), release };
     }
     const gy = operand([N, O, H, W], true), dx = operand([N, C, H, W], false);
-    return { run: () => b.conv2dBackwardInput(gy, w, SAME_3X3, dx), tile: pickTile(b.ctx, C, N * H * W), release };
+    return { run: () => b.conv2dBackwardInput(gy, w, SAME_3X3, dx), tile: caseTile(b.ctx, c), release };
   } catch (e) {
     release();
     throw e;
@@ -174,19 +185,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   const source = sourceRevision();
 
   const info = await init({ backend: 'webgpu', dawnFlags: o.dawnFlags });
-  const isCpuAdapter = (backend() as WebGpuBackend).ctx.isCpuAdapter;
+  const firstCtx = (backend() as WebGpuBackend).ctx;
+  const isCpuAdapter = firstCtx.isCpuAdapter;
   const limitNames = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
     'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension',
     'minStorageBufferOffsetAlignment'];
-  // null: the backend's own choice per problem (pickTile); a name forces that tile through ctx.tileOverride
-  const variants: (string | null)[] = o.tile === 'all' ? [null, ...Object.keys(tileConfigs)] : [o.tile];
+  // null: the backend's own choice per problem (pickTile); a name forces that tile through ctx.tileOverride.
+  // A sweep runs every named tile; the backend's choice is then read off the one it would have picked.
+  const variants: (string | null)[] = o.tile === 'all' ? Object.keys(tileConfigs) : [o.tile];
   console.log(`adapter:  ${info.device}${isCpuAdapter ? '  (a CPU adapter)' : ''}`);
   console.log(`cpu:      ${cpuModel()} (${logicalCores()} logical cores)`);
   console.log(`features: ${info.features.join(', ') || '(none)'}`);
   console.log(`limits:   ${limitNames.map((k) => `${k} ${info.limits[k]}`).join(', ')}`);
   console.log(`dawn:     ${o.dawnFlags.join(' ')}`);
   console.log(`source:   ${source}`);
-  console.log(`tile:     ${variants.map((v) => (v ? `forced ${tileName(tileConfigs[v])}` : 'chosen per problem by the backend')).join('; ')}`);
+  console.log(`tile:     ${o.tile === 'all' ? `every tile in turn: ${variants.join(', ')}`
+    : o.tile ? `forced ${tileName(tileConfigs[o.tile])}` : 'chosen per problem by the backend'}`);
   console.log(`runs:     median of ${o.runs} after ${o.warmup} warm-up; load average ${loadAverage()}`);
 
   const cases = buildCases(o, isCpuAdapter);
@@ -195,13 +209,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     await close();
     return 1;
   }
+  const autoTile = new Map(cases.map((c) => [c.id, tileName(caseTile(firstCtx, c))]));
   await close();
   const byVariant = new Map<string, Map<string, ConvisRow | Error>>();
   for (const v of variants) {
     console.log(`\nconvis (webgpu, NCHW), tile ${v ?? 'auto'}, ${o.sharedDevice ? 'one device for all cases' : 'a fresh device per case'}:`);
     byVariant.set(v ?? 'auto', await runConvis(o, cases, v));
   }
-  const convis = byVariant.get(variants[0] ?? 'auto')!;
+  // a sweep's main table shows, per case, the run of the tile the backend itself would have picked
+  const convis = o.tile === 'all'
+    ? new Map(cases.map((c) => [c.id, byVariant.get(autoTile.get(c.id)!.split(' ')[0])?.get(c.id) ?? new Error('no such tile')]))
+    : byVariant.get(variants[0] ?? 'auto')!;
 
   let tfjs: PeerResult | null = null;
   if (o.tfjs) {
@@ -244,15 +262,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (variants.length > 1) {
     const names = [...byVariant.keys()];
     sweep = {
-      header: ['shape', ...names.map((n) => (n === 'auto' ? 'auto ms' : `${n} ms`)), 'auto chose', 'fastest'],
+      header: ['shape', ...names.map((n) => `${n} ms`), 'backend picks', 'fastest', 'picked / fastest'],
       rows: cases.map((c) => {
         const ms = names.map((n) => ok(byVariant.get(n)!.get(c.id))?.m.ms ?? null);
         let best = -1;
-        ms.forEach((m, i) => { if (i > 0 && m !== null && (best < 0 || m < ms[best]!)) best = i; });
-        return [c.label, ...ms.map((m) => fmtMs(m)), ok(byVariant.get('auto')!.get(c.id))?.tile ?? '—', best > 0 ? names[best] : '—'];
+        ms.forEach((m, i) => { if (m !== null && (best < 0 || m < ms[best]!)) best = i; });
+        const picked = autoTile.get(c.id)!;
+        const pickedMs = ms[names.indexOf(picked.split(' ')[0])];
+        return [c.label, ...ms.map((m) => fmtMs(m)), picked, best >= 0 ? names[best] : '—', fmtRatio(pickedMs, best >= 0 ? ms[best] : null)];
       }),
     };
-    console.log(`\nconvis tile sweep (ms; 'fastest' among the forced tiles):\n${textTable(sweep.header, sweep.rows)}`);
+    console.log(`\nconvis tile sweep (ms):\n${textTable(sweep.header, sweep.rows)}`);
   }
 
   const all = [...byVariant.values()].flatMap((m) => [...m.values()]);
@@ -292,7 +312,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       markdownTable(header, rows),
       '',
       'ratio = TF.js time / convis time (> 1: convis is faster).',
-      ...(sweep ? ['', 'convis per tile (ms); auto = the backend\'s own choice, fastest = among the forced tiles:', '',
+      ...(sweep ? ['', 'convis per tile (ms); the table above shows the tile the backend picks; picked / fastest > 1: a forced tile beat it:', '',
         markdownTable(sweep.header, sweep.rows)] : []),
     ].join('\n');
     updateSection(o.resultsFile, heading, body);

@@ -16,6 +16,9 @@ export const tileConfigs: Record<string, TileConfig> = {
   large16: { BM: 128, BN: 128, BK: 16, RM: 2, RN: 2 },  // the same, twice as deep per barrier
   tall: { BM: 128, BN: 64, BK: 16, RM: 2, RN: 1 },      // 256 threads, 8x4 each
   wide: { BM: 64, BN: 128, BK: 16, RM: 1, RN: 2 },      // 256 threads, 4x8 each
+  wide8: { BM: 64, BN: 128, BK: 8, RM: 2, RN: 2 },      // 128 threads, 8x8 each
+  tall8: { BM: 128, BN: 64, BK: 8, RM: 2, RN: 2 },      // 128 threads, 8x8 each
+  square8: { BM: 64, BN: 64, BK: 16, RM: 2, RN: 1 },    // 128 threads, 8x4 each
   medium: { BM: 64, BN: 64, BK: 16, RM: 1, RN: 1 },     // 256 threads, 4x4 each
   small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false },  // 64 threads: lavapipe
 };
