@@ -21,6 +21,12 @@ function find(dir) {
   return out;
 }
 
+// Every GEMM (matmul, conv) runs on the tile lavapipe compiles fastest: the suite builds well over a hundred
+// shape-specialised pipelines, and on a CPU adapter the bigger default tiles take several times longer to
+// compile. Each tile configuration is still checked by its own tests (test/ops/linalg.test.ts, conv.test.ts).
+// Set CONVIS_GEMM_TILE= (empty) to run on the adapter's own choices, as on a GPU.
+if (process.env.CONVIS_GEMM_TILE === undefined) process.env.CONVIS_GEMM_TILE = 'small';
+
 const files = find(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 let passed = 0, failed = 0;
 const failures = [];
@@ -31,7 +37,7 @@ for (const file of files) {
   console.log(`# ---- ${name}`);
   const started = Date.now();
   const { code, signal, ok, notOk } = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [tsx, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [tsx, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     let ok = 0, notOk = 0, buf = '';
     const onLine = (line) => {
       if (/^ok \d+/.test(line)) ok++;

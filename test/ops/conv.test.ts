@@ -97,6 +97,24 @@ async function withSplits<T>(n: number, body: () => Promise<T>): Promise<T> {
 await onEachBackend('conv2d split-K', [0, 4, 6].map((i): [string, (t: import('tape').Test) => Promise<void>] =>
   [cases[i].name, (t) => withSplits(3, () => checkOp(t, opCase(cases[i]), 50 + i))]));
 
+// The tile lavapipe uses by default (the suite pins a quicker-compiling one) and the GPU's, on two cases.
+await onEachBackend('conv2d tiles', ['cpu', 'cpuNarrow', 'medium'].flatMap((tile) => [0, 9].map((i): [string, (t: import('tape').Test) => Promise<void>] =>
+  [`${tile} tile: ${cases[i].name}`, async (t) => {
+    const { backend } = await import('../../src/runtime.js');
+    const { tileConfigs } = await import('../../src/backend/webgpu/gemm.js');
+    const ctx = (backend() as unknown as { ctx?: { tileOverride: unknown; isCpuAdapter: boolean } }).ctx;
+    if (!ctx) return t.pass('tiles are a WebGPU matter');
+    const before = ctx.tileOverride;
+    ctx.tileOverride = tileConfigs[tile];
+    try {
+      // a GPU tile on lavapipe: forward only (its backward variants would add minutes of compilation)
+      const c = opCase(cases[i]);
+      await checkOp(t, tile === 'medium' && ctx.isCpuAdapter ? { ...c, forwardOnly: true } : c, 70 + i);
+    } finally {
+      ctx.tileOverride = before;
+    }
+  }])));
+
 await onEachBackend('conv2d fused ReLU', [
   ['fuseRelu equals relu(conv2d), split and not', async (t) => {
     const { randn } = await import('../../src/index.js');

@@ -54,9 +54,10 @@ const cases: OpCase[] = [
   linearCase(2, 9, 130, false),
 ];
 
-// On lavapipe, compiling the 128x128 tile takes tens of seconds per variant, so it is checked forward only
-// here; on a GPU adapter every test above already runs on the large and medium tiles, both directions.
-const tiles = ['small', 'medium', 'large'];
+// Every tile the backend may choose, forward and backward. On lavapipe the GPU tiles (which prefetch and
+// take tens of seconds to compile there) are checked forward only; a GPU run covers them in every test.
+const tiles = ['small', 'cpu', 'cpuNarrow', 'medium', 'large'];
+const gpuOnly = new Set(['medium', 'large']);
 
 await onEachBackend('linalg', [
   ...cases.map((c, i): [string, (t: import('tape').Test) => Promise<void>] => [c.name, (t) => checkOp(t, c, i + 1)]),
@@ -67,13 +68,15 @@ await onEachBackend('linalg', [
     }
     const { backend: current } = await import('../../src/runtime.js');
     const { tileConfigs } = await import('../../src/backend/webgpu/gemm.js');
-    const ctx = (current() as unknown as { ctx: { tileOverride: unknown } }).ctx;
+    const ctx = (current() as unknown as { ctx: { tileOverride: unknown; isCpuAdapter: boolean } }).ctx;
+    const before = ctx.tileOverride;
     ctx.tileOverride = tileConfigs[name];
     try {
       const c = mmCase([], 67, 19, 131, true);
-      await checkOp(t, name === 'large' ? { ...c, forwardOnly: true } : c, 5);
+      await checkOp(t, gpuOnly.has(name) && ctx.isCpuAdapter ? { ...c, forwardOnly: true } : c, 5);
+      await checkOp(t, linearCase(3, 45, 200, true), 6);
     } finally {
-      ctx.tileOverride = null;
+      ctx.tileOverride = before;
     }
   }]),
   ...[cases[3], cases[4], cases[8]].map((c): [string, (t: import('tape').Test) => Promise<void>] => [`split-K: ${c.name}`, async (t) => {

@@ -1,9 +1,10 @@
 // The WebGPU device through Dawn: buffer pool, pipeline cache, command batching, uniforms,
 // binding windows for tensors larger than one storage binding, readback and error reporting.
 
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { MemoryStats, Operand, Storage } from '../interface.js';
+import { type TileConfig, tileConfigs } from './gemm.js';
+
+export { kernelSource } from './source.js';
 
 // The WebGPU flag values (fixed by the specification); Dawn's globals are not installed on globalThis.
 export const Usage = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128, QUERY_RESOLVE: 512 } as const;
@@ -17,22 +18,6 @@ export class GpuStorage implements Storage {
 export interface Window { resource: GPUBufferBinding; base: number }
 
 export type UniformField = number | { u: number } | { i: number } | { f: number };
-
-const kernelDir = fileURLToPath(new URL('../../../kernels/', import.meta.url));
-const sourceCache = new Map<string, string>();
-
-/** Reads kernels/<file> and substitutes {{NAME}} placeholders. */
-export function kernelSource(file: string, values: Record<string, string | number> = {}): string {
-  let text = sourceCache.get(file);
-  if (text === undefined) {
-    text = readFileSync(kernelDir + file, 'utf8');
-    sourceCache.set(file, text);
-  }
-  return text.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
-    if (!(name in values)) throw new Error(`kernelSource(${file}): no value for {{${name}}}`);
-    return String(values[name]);
-  });
-}
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
 const DISPATCHES_PER_SUBMIT = 64;
@@ -63,7 +48,7 @@ export class GpuContext {
   /** lavapipe / SwiftShader: a CPU behind the adapter, which prefers small tiles */
   readonly isCpuAdapter: boolean;
   /** forces one GEMM tile configuration (bench sweeps, tests of every variant) */
-  tileOverride: import('./gemm.js').TileConfig | null = null;
+  tileOverride: TileConfig | null = null;
   /** forces the split-K factor of GEMMs that may split (tests of the split path on any adapter) */
   splitOverride: number | null = null;
   /** a pass-level hook for timestamp queries (bench/profile) */
@@ -71,6 +56,13 @@ export class GpuContext {
 
   constructor(readonly device: GPUDevice, readonly adapterName: string, adapterType: string, bindingLimit?: number) {
     this.isCpuAdapter = adapterType === 'cpu' || /llvmpipe|lavapipe|swiftshader/i.test(adapterName);
+    // CONVIS_GEMM_TILE pins one tile for every GEMM: the test runner picks the one lavapipe compiles fastest
+    const pinned = process.env.CONVIS_GEMM_TILE;
+    if (pinned) {
+      const t = tileConfigs[pinned];
+      if (!t) throw new Error(`CONVIS_GEMM_TILE=${pinned} is not a tile; use one of ${Object.keys(tileConfigs).join(', ')}`);
+      this.tileOverride = t;
+    }
     const l = device.limits;
     this.maxBindingBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize, bindingLimit ?? Infinity);
     this.storageAlign = l.minStorageBufferOffsetAlignment;

@@ -1,7 +1,7 @@
 // Generator for kernels/gemm.wgsl: unrolls the register tile, the cooperative tile loads and the epilogue.
 // Tint does not unroll loops, so every loop over the thread's tile is written out here.
 
-import { kernelSource } from './context.js';
+import { kernelSource } from './source.js';
 
 export interface TileConfig {
   BM: number; BN: number; BK: number;
@@ -11,16 +11,20 @@ export interface TileConfig {
   prefetch?: boolean;
 }
 
+// GPU tiles prefetch; CPU tiles (lavapipe) do not, since the prefetch only doubles the code LLVM compiles.
+// Measured choices are in bench/RESULTS.md (tile sweeps on an H100 and on this project's 2-core CPU).
 export const tileConfigs: Record<string, TileConfig> = {
-  large: { BM: 128, BN: 128, BK: 8, RM: 2, RN: 2 },     // 256 threads, 8x8 each: discrete GPUs
+  large: { BM: 128, BN: 128, BK: 8, RM: 2, RN: 2 },     // 256 threads, 8x8 each: large GEMMs on GPUs
   large16: { BM: 128, BN: 128, BK: 16, RM: 2, RN: 2 },  // the same, twice as deep per barrier
   tall: { BM: 128, BN: 64, BK: 16, RM: 2, RN: 1 },      // 256 threads, 8x4 each
   wide: { BM: 64, BN: 128, BK: 16, RM: 1, RN: 2 },      // 256 threads, 4x8 each
   wide8: { BM: 64, BN: 128, BK: 8, RM: 2, RN: 2 },      // 128 threads, 8x8 each
   tall8: { BM: 128, BN: 64, BK: 8, RM: 2, RN: 2 },      // 128 threads, 8x8 each
   square8: { BM: 64, BN: 64, BK: 16, RM: 2, RN: 1 },    // 128 threads, 8x4 each
-  medium: { BM: 64, BN: 64, BK: 16, RM: 1, RN: 1 },     // 256 threads, 4x4 each
-  small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false },  // 64 threads: lavapipe
+  medium: { BM: 64, BN: 64, BK: 16, RM: 1, RN: 1 },     // 256 threads, 4x4 each: most convolutions on GPUs
+  small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false },     // 64 threads: quickest to compile
+  cpu: { BM: 128, BN: 256, BK: 16, RM: 2, RN: 4, prefetch: false },     // 256 threads, 8x16 each: lavapipe
+  cpuNarrow: { BM: 64, BN: 128, BK: 16, RM: 2, RN: 2, prefetch: false }, // lavapipe, fewer than 128 rows
 };
 
 export function tileKey(t: TileConfig): string {

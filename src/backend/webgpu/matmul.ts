@@ -19,7 +19,9 @@ export interface MatmulOptions { transA: boolean; transB: boolean; accumulate: b
 
 export function pickTile(ctx: GpuContext, M: number, N: number): TileConfig {
   if (ctx.tileOverride) return ctx.tileOverride;
-  if (ctx.isCpuAdapter) return tileConfigs.small;
+  // on lavapipe the biggest thread tiles win: 8x16 outputs per invocation ran 1024^3 at 6.2 GFLOP/s,
+  // 4x8 at 1.6 (bench/RESULTS.md)
+  if (ctx.isCpuAdapter) return M >= 128 ? tileConfigs.cpu : tileConfigs.cpuNarrow;
   // 128x128 tiles pay off only with enough of them to fill the GPU (measured on an H100: 4096^3 runs
   // fastest on them, every VGG16 conv at batch 1 on 64x64 tiles)
   const tiles = Math.ceil(M / 128) * Math.ceil(N / 128);
