@@ -98,7 +98,7 @@ await onEachBackend('conv2d split-K', [0, 4, 6].map((i): [string, (t: import('ta
   [cases[i].name, (t) => withSplits(3, () => checkOp(t, opCase(cases[i]), 50 + i))]));
 
 // The tile lavapipe uses by default (the suite pins a quicker-compiling one) and the GPU's, on two cases.
-await onEachBackend('conv2d tiles', ['cpu', 'cpuNarrow', 'medium'].flatMap((tile) => [0, 9].map((i): [string, (t: import('tape').Test) => Promise<void>] =>
+await onEachBackend('conv2d tiles', ['cpu', 'cpuNarrow', 'medium', 'wide8', 'large'].flatMap((tile) => [0, 9].map((i): [string, (t: import('tape').Test) => Promise<void>] =>
   [`${tile} tile: ${cases[i].name}`, async (t) => {
     const { backend } = await import('../../src/runtime.js');
     const { tileConfigs } = await import('../../src/backend/webgpu/gemm.js');
@@ -109,7 +109,8 @@ await onEachBackend('conv2d tiles', ['cpu', 'cpuNarrow', 'medium'].flatMap((tile
     try {
       // a GPU tile on lavapipe: forward only (its backward variants would add minutes of compilation)
       const c = opCase(cases[i]);
-      await checkOp(t, tile === 'medium' && ctx.isCpuAdapter ? { ...c, forwardOnly: true } : c, 70 + i);
+      const gpuTile = ['medium', 'wide8', 'large'].includes(tile);
+      await checkOp(t, gpuTile && ctx.isCpuAdapter ? { ...c, forwardOnly: true } : c, 70 + i);
     } finally {
       ctx.tileOverride = before;
     }

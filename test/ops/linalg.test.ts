@@ -56,8 +56,8 @@ const cases: OpCase[] = [
 
 // Every tile the backend may choose, forward and backward. On lavapipe the GPU tiles (which prefetch and
 // take tens of seconds to compile there) are checked forward only; a GPU run covers them in every test.
-const tiles = ['small', 'cpu', 'cpuNarrow', 'medium', 'large'];
-const gpuOnly = new Set(['medium', 'large']);
+const tiles = ['small', 'cpu', 'cpuNarrow', 'medium', 'wide8', 'large'];
+const gpuOnly = new Set(['medium', 'wide8', 'large']);
 
 await onEachBackend('linalg', [
   ...cases.map((c, i): [string, (t: import('tape').Test) => Promise<void>] => [c.name, (t) => checkOp(t, c, i + 1)]),
