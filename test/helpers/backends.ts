@@ -8,6 +8,12 @@ export type BackendName = 'webgpu' | 'cpu';
 export type Body = (t: test.Test, backend: BackendName) => Promise<void> | void;
 
 let probed: BackendName[] | null = null;
+let cpuAdapter = false;
+
+/** True when the WebGPU adapter is a CPU (lavapipe): some GPU-only variants are then checked more lightly. */
+export function webgpuOnCpu(): boolean {
+  return cpuAdapter;
+}
 
 /** Probes once per process and says which backends run. */
 export async function availableBackends(): Promise<BackendName[]> {
@@ -16,7 +22,8 @@ export async function availableBackends(): Promise<BackendName[]> {
   const missing: string[] = [];
   for (const name of ['webgpu', 'cpu'] as const) {
     try {
-      await init({ backend: name });
+      const info = await init({ backend: name });
+      if (name === 'webgpu') cpuAdapter = /llvmpipe|lavapipe|swiftshader/i.test(info.device);
       await close();
       found.push(name);
     } catch (e) {

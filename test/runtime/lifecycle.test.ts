@@ -60,6 +60,17 @@ if (backends.includes('webgpu')) {
     t.throws(() => ops.relu(x), /relu: x lives on a backend that was closed|no backend is open/, 'a closed backend refuses work');
   });
 
+  test('webgpu: a lost device becomes an exception, not a hang', async (t) => {
+    await init({ backend: 'webgpu' });
+    const { backend } = await import('../../src/runtime.js');
+    const device = (backend() as unknown as { ctx: { device: GPUDevice } }).ctx.device;
+    const x = tensor([1, 2], [2]);
+    device.destroy();               // what a driver reset or a removed GPU looks like from here
+    await device.lost;
+    t.throws(() => ops.relu(x), /WebGPU device lost/, 'the next op throws');
+    await close();
+  });
+
   test('webgpu: a script exits by itself after close()', async (t) => {
     const script = `
       import { init, close, ops, randn } from '${root}src/index.ts';

@@ -8,16 +8,41 @@
 //   backward weight  dW[co, (ci, kh, kw)] = sum_{(n, p)} dY[co, (n, p)] * X[(ci, kh, kw), (n, p)]
 
 import type { Conv2dParams, Operand } from '../interface.js';
-import type { GpuContext } from './context.js';
+import type { GpuContext, UniformField } from './context.js';
 import { gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 
-const PARAMS = `struct Params {
+// The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
+// or, for tiles with `bakeShapes: false`, read from the uniform block so one pipeline serves every shape.
+const GEOMETRY_U32 = ['C', 'H', 'W', 'HW', 'O', 'OH', 'OW', 'OHW', 'KH', 'KW', 'KHW', 'CG', 'OG'] as const;
+const GEOMETRY_I32 = ['SH', 'SW', 'PT', 'PL', 'DH', 'DW'] as const;
+const GEOMETRY_NAME = new RegExp(`\\b(${[...GEOMETRY_U32, ...GEOMETRY_I32].join('|')})\\b`, 'g');
+
+function paramsStruct(baked: boolean): string {
+  const geometry = baked ? '' : `
+  ${GEOMETRY_U32.map((n) => `g_${n}: u32`).join(', ')},
+  ${GEOMETRY_I32.map((n) => `g_${n}: i32`).join(', ')},`;
+  return `struct Params {
   M: u32, N: u32, K: u32, accumulate: u32,
   x_base: u32, w_base: u32, out_base: u32, bias_base: u32,
-  splits: u32, k_slice: u32, split_stride: u32, _p0: u32,
+  splits: u32, k_slice: u32, split_stride: u32, _p0: u32,${geometry}
 }`;
+}
+
+function geometryValues(g: Geometry, p: Conv2dParams): UniformField[] {
+  const u = [g.C, g.H, g.W, g.H * g.W, g.O, g.OH, g.OW, g.OH * g.OW, g.KH, g.KW, g.KH * g.KW, g.C / p.groups, g.O / p.groups];
+  const i = [p.strideH, p.strideW, p.padTop, p.padLeft, p.dilationH, p.dilationW];
+  return [...u, ...i.map((v) => ({ i: v }))];
+}
+
+/** The generated source, with geometry names turned into uniform reads when the tile does not bake them. */
+function specialise(tile: TileConfig, code: string): string {
+  if (tile.bakeShapes !== false) return code;
+  const at = code.indexOf('struct Params');
+  const end = code.indexOf('}', at) + 1;
+  return code.slice(0, end) + code.slice(end).replace(GEOMETRY_NAME, 'P.g_$1');
+}
 
 interface Geometry {
   batch: number; C: number; H: number; W: number;
@@ -31,7 +56,8 @@ function geometry(x: Operand, w: Operand, out: Operand): Geometry {
   };
 }
 
-function constants(g: Geometry, p: Conv2dParams): string {
+function constants(g: Geometry, p: Conv2dParams, tile: TileConfig): string {
+  if (tile.bakeShapes === false) return '';
   const cg = g.C / p.groups, og = g.O / p.groups;
   return `
 const C = ${g.C}u; const H = ${g.H}u; const W = ${g.W}u; const HW = ${g.H * g.W}u;
@@ -43,6 +69,7 @@ const DH = ${p.dilationH}i; const DW = ${p.dilationW}i;`;
 }
 
 function shapeKey(g: Geometry, p: Conv2dParams, tile: TileConfig): string {
+  if (tile.bakeShapes === false) return `any-shape,${tileKey(tile)}`;
   return [g.C, g.H, g.W, g.O, g.OH, g.OW, g.KH, g.KW, p.strideH, p.strideW, p.padTop, p.padLeft,
     p.dilationH, p.dilationW, p.groups, tileKey(tile)].join(',');
 }
@@ -78,7 +105,7 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
     const ow = plan.scratch ? gemmOutput(ctx, plan, out) : ctx.window(out, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
     const N = nb * g.OH * g.OW;
     ctx.dispatch(pipeline, bw ? [ow, ww, xw, bw] : [ow, ww, xw],
-      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0, plan.splits, kSlice, plan.stride, 0],
+      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0, plan.splits, kSlice, plan.stride, 0, ...geometryValues(g, p)],
       workgroupsFor(tile, M, N, p.groups * plan.splits), 'conv2d');
   }
   finishSplit(ctx, plan, out, bias, g.OH * g.OW, g.O, fuseRelu);
@@ -86,11 +113,11 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
 
 function conv2dPipeline(ctx: GpuContext, g: Geometry, p: Conv2dParams, tile: TileConfig, bias: boolean, fuseRelu: boolean) {
   const key = `conv2d:${shapeKey(g, p, tile)}:${bias}:${fuseRelu}`;
-  return ctx.pipeline(key, () => gemmSource({
+  return ctx.pipeline(key, () => specialise(tile, gemmSource({
     tile,
-    params: PARAMS,
+    params: paramsStruct(tile.bakeShapes !== false),
     extraBindings: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
-    helpers: constants(g, p) + `
+    helpers: constants(g, p, tile) + `
 struct Column { valid: bool, base: u32, ih0: i32, iw0: i32 }
 fn column(n: u32, grp: u32) -> Column {
   let img = n / OHW; let q = n % OHW;
@@ -118,7 +145,7 @@ fn load_w(m: u32, k: u32, grp: u32) -> f32 {
       if (fuseRelu) s += ' v = max(v, 0.0);';
       return s + ` out[P.out_base + split * P.split_stride + (img * O + ${co}) * OHW + q] = v;`;
     },
-  }), 'main');
+  })), 'main');
 }
 
 export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand): void {
@@ -127,10 +154,10 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
   const M = g.C / p.groups, K = (g.O / p.groups) * g.KH * g.KW;
   const tile = pickTile(ctx, M, g.H * g.W * g.batch);
   const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}`;
-  const pipeline = ctx.pipeline(key, () => gemmSource({
+  const pipeline = ctx.pipeline(key, () => specialise(tile, gemmSource({
     tile,
-    params: PARAMS,
-    helpers: constants(g, p) + `
+    params: paramsStruct(tile.bakeShapes !== false),
+    helpers: constants(g, p, tile) + `
 struct Pixel { valid: bool, base: u32, th: i32, tw: i32 }
 fn pixel(n: u32, grp: u32) -> Pixel {
   let img = n / HW; let q = n % HW;
@@ -154,7 +181,7 @@ fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
     b: { fast: 'mn', prologue: 'let px = pixel(FIX, batch);', load: (_n, k) => `load_gy(px, ${k})` },
     storeColumn: (n) => `let img = ${n} / HW; let q = ${n} % HW;`,
     store: (m, _n, v) => `out[P.out_base + split * P.split_stride + (img * C + batch * CG + ${m}) * HW + q] = ${v};`,
-  }), 'main');
+  })), 'main');
   const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2dBackwardInput');
   const plan = per >= g.batch ? planSplit(ctx, splitCount(ctx, tile, M, g.H * g.W * g.batch, p.groups, K), dx.size)
     : planSplit(ctx, 1, 0);
@@ -165,7 +192,7 @@ fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
     const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
     const xw = plan.scratch ? gemmOutput(ctx, plan, dx) : ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const N = nb * g.H * g.W;
-    ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0, plan.splits, kSlice, plan.stride, 0],
+    ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0, plan.splits, kSlice, plan.stride, 0, ...geometryValues(g, p)],
       workgroupsFor(tile, M, N, p.groups * plan.splits), 'conv2dBackwardInput');
   }
   finishSplit(ctx, plan, dx, null, 1, 1, false);
@@ -177,10 +204,10 @@ export function conv2dBackwardWeight(ctx: GpuContext, x: Operand, gy: Operand, p
   const M = g.O / p.groups, N = (g.C / p.groups) * g.KH * g.KW;
   const tile = pickTile(ctx, M, N);
   const key = `conv2dBackwardWeight:${shapeKey(g, p, tile)}`;
-  const pipeline = ctx.pipeline(key, () => gemmSource({
+  const pipeline = ctx.pipeline(key, () => specialise(tile, gemmSource({
     tile,
-    params: PARAMS,
-    helpers: constants(g, p) + `
+    params: paramsStruct(tile.bakeShapes !== false),
+    helpers: constants(g, p, tile) + `
 fn load_gy(m: u32, k: u32, grp: u32) -> f32 {
   if (m >= P.M || k >= P.K) { return 0.0; }
   let img = k / OHW; let q = k % OHW;
@@ -204,7 +231,7 @@ fn load_x(t: Tap, k: u32, grp: u32) -> f32 {
       const idx = `P.out_base + (batch * OG + ${m}) * P.N + ${n}`;
       return `var v = ${v}; if (P.accumulate != 0u) { v += out[${idx}]; } out[${idx}] = v;`;
     },
-  }), 'main');
+  })), 'main');
   const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2dBackwardWeight');
   const outW = ctx.window(dw);
   for (let n0 = 0; n0 < g.batch; n0 += per) {
@@ -212,7 +239,7 @@ fn load_x(t: Tap, k: u32, grp: u32) -> f32 {
     const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
     const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const K = nb * g.OH * g.OW;
-    ctx.dispatch(pipeline, [outW, gw, xw], [M, N, K, n0 > 0 ? 1 : 0, xw.base, gw.base, outW.base, 0, 1, K, 0, 0],
+    ctx.dispatch(pipeline, [outW, gw, xw], [M, N, K, n0 > 0 ? 1 : 0, xw.base, gw.base, outW.base, 0, 1, K, 0, 0, ...geometryValues(g, p)],
       workgroupsFor(tile, M, N, p.groups), 'conv2dBackwardWeight');
   }
 }

@@ -9,6 +9,8 @@ export interface TileConfig {
   RM: number; RN: number;
   /** prefetch the next tile into registers during the current tile's arithmetic */
   prefetch?: boolean;
+  /** conv: bake the shape into the shader (default) or read it from uniforms, one pipeline for all shapes */
+  bakeShapes?: boolean;
 }
 
 // GPU tiles prefetch; CPU tiles (lavapipe) do not, since the prefetch only doubles the code LLVM compiles.
@@ -22,13 +24,14 @@ export const tileConfigs: Record<string, TileConfig> = {
   tall8: { BM: 128, BN: 64, BK: 8, RM: 2, RN: 2 },      // 128 threads, 8x8 each
   square8: { BM: 64, BN: 64, BK: 16, RM: 2, RN: 1 },    // 128 threads, 8x4 each
   medium: { BM: 64, BN: 64, BK: 16, RM: 1, RN: 1 },     // 256 threads, 4x4 each: most convolutions on GPUs
-  small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false },     // 64 threads: quickest to compile
+  // 64 threads, shapes from uniforms: the fewest and quickest compilations (the test suite's tile)
+  small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false, bakeShapes: false },
   cpu: { BM: 128, BN: 256, BK: 16, RM: 2, RN: 4, prefetch: false },     // 256 threads, 8x16 each: lavapipe
   cpuNarrow: { BM: 64, BN: 128, BK: 16, RM: 2, RN: 2, prefetch: false }, // lavapipe, fewer than 128 rows
 };
 
 export function tileKey(t: TileConfig): string {
-  return `${t.BM}x${t.BN}x${t.BK}r${t.RM}${t.RN}${t.prefetch === false ? '' : 'p'}`;
+  return `${t.BM}x${t.BN}x${t.BK}r${t.RM}${t.RN}${t.prefetch === false ? '' : 'p'}${t.bakeShapes === false ? 'u' : ''}`;
 }
 
 /**
