@@ -59,7 +59,7 @@ const cases: OpCase[] = [
 // generator's prefetching path; a GPU adapter runs every tile (and picks them in every other test).
 await availableBackends();
 const onCpu = webgpuOnCpu();
-const tiles = onCpu ? ['cpu', 'cpuNarrow', 'medium'] : ['small', 'cpu', 'cpuNarrow', 'medium', 'wide8', 'large'];
+const tiles = onCpu ? ['cpu', 'cpuNarrow', 'cpuThin', 'medium'] : ['small', 'cpu', 'cpuNarrow', 'cpuThin', 'medium', 'wide8', 'large'];
 const gpuOnly = new Set(['medium', 'wide8', 'large']);
 
 await onEachBackend('linalg', [

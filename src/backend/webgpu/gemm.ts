@@ -28,6 +28,7 @@ export const tileConfigs: Record<string, TileConfig> = {
   small: { BM: 32, BN: 64, BK: 16, RM: 1, RN: 2, prefetch: false, bakeShapes: false },
   cpu: { BM: 128, BN: 256, BK: 16, RM: 2, RN: 4, prefetch: false },     // 256 threads, 8x16 each: lavapipe
   cpuNarrow: { BM: 64, BN: 128, BK: 16, RM: 2, RN: 2, prefetch: false }, // lavapipe, fewer than 128 rows
+  cpuThin: { BM: 16, BN: 256, BK: 16, RM: 1, RN: 1, prefetch: false },   // lavapipe, 16 rows or fewer
 };
 
 export function tileKey(t: TileConfig): string {

@@ -21,13 +21,13 @@ export function pickTile(ctx: GpuContext, M: number, N: number): TileConfig {
   if (ctx.tileOverride) return ctx.tileOverride;
   // on lavapipe the biggest thread tiles win: 8x16 outputs per invocation ran 1024^3 at 6.2 GFLOP/s,
   // 4x8 at 1.6 (bench/RESULTS.md)
-  if (ctx.isCpuAdapter) return M >= 128 ? tileConfigs.cpu : tileConfigs.cpuNarrow;
+  if (ctx.isCpuAdapter) return M >= 128 ? tileConfigs.cpu : M > 16 ? tileConfigs.cpuNarrow : tileConfigs.cpuThin;
   // From the H100 tile sweep in bench/RESULTS.md: 128x128 tiles for big or tall-and-wide GEMMs (4096^3,
   // VGG's 512-channel layer at 28x28), 64x128 with 8x8 per thread for 64-row ones (VGG's first block),
   // 64x64 otherwise
+  if (M <= 64) return tileConfigs.wide8;
   const tiles = Math.ceil(M / 128) * Math.ceil(N / 128);
   if (tiles >= 256 || (M >= 512 && N >= 512)) return tileConfigs.large;
-  if (M <= 64) return tileConfigs.wide8;
   return tileConfigs.medium;
 }
 
