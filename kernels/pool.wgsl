@@ -83,15 +83,21 @@ fn window_argmax(plane: u32, oh: u32, ow: u32) -> Argmax {
   return best;
 }
 
+// One output of max pooling: writes the value, returns the argmax for the entry point that keeps switches.
+fn max_pool_output(i: u32) -> Argmax {
+  let per_plane = P.out_h * P.out_w;
+  let r = i % per_plane;
+  let best = window_argmax(i / per_plane, r / P.out_w, r % P.out_w);
+  dst[P.dst_base + i] = best.value;
+  return best;
+}
+
 @compute @workgroup_size(256)
 fn max_pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
   let i = invocation(wid, nwg, lid);
   if (i >= P.threads) { return; }
-  let per_plane = P.out_h * P.out_w;
-  let r = i % per_plane;
-  let best = window_argmax(i / per_plane, r / P.out_w, r % P.out_w);
-  dst[P.dst_base + i] = best.value;
+  _ = max_pool_output(i);
 }
 
 @compute @workgroup_size(256)
@@ -99,11 +105,7 @@ fn max_pool_forward_switches(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
                              @builtin(local_invocation_index) lid: u32) {
   let i = invocation(wid, nwg, lid);
   if (i >= P.threads) { return; }
-  let per_plane = P.out_h * P.out_w;
-  let r = i % per_plane;
-  let best = window_argmax(i / per_plane, r / P.out_w, r % P.out_w);
-  dst[P.dst_base + i] = best.value;
-  switches_out[P.switches_base + i] = f32(best.index);
+  switches_out[P.switches_base + i] = f32(max_pool_output(i).index);
 }
 
 @compute @workgroup_size(256)
