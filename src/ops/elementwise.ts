@@ -5,7 +5,7 @@ import type { ElementwiseOp } from '../backend/interface.js';
 import { type BackwardContext, needsGrad, record } from '../autograd/graph.js';
 import { backend } from '../runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { broadcastShapes, checkNumber, checkTensor, fmt, op, out, sameShape } from './util.js';
+import { broadcastShapes, checkNumber, checkTensor, fmt, op, out, sameShape, sumOverAxes } from './util.js';
 
 /** Runs one op-table kernel with no graph recording. */
 export function kernel(name: ElementwiseOp, inputs: Tensor[], shape: readonly number[], scalars?: number[]): Tensor {
@@ -18,24 +18,10 @@ export function kernel(name: ElementwiseOp, inputs: Tensor[], shape: readonly nu
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(g.shape, shape)) return g.share();
   const lead = g.shape.length - shape.length;
-  let cur = g;
-  let curShape = [...g.shape];
-  for (let d = 0; d < g.shape.length; d++) {
-    const target = d < lead ? 1 : shape[d - lead];
-    if (target === 1 && curShape[d] !== 1) {
-      const outer = curShape.slice(0, d).reduce((a, b) => a * b, 1);
-      const inner = curShape.slice(d + 1).reduce((a, b) => a * b, 1);
-      const nextShape = [...curShape];
-      nextShape[d] = 1;
-      const next = out(nextShape);
-      backend().reduce('sum', op(cur), outer, curShape[d], inner, op(next));
-      if (cur !== g) cur.dispose();
-      cur = next;
-      curShape = nextShape;
-    }
-  }
-  const result = cur.share(shape);
-  if (cur !== g) cur.dispose();
+  const axes = g.shape.map((_, d) => d).filter((d) => d < lead || shape[d - lead] === 1);
+  const kept = sumOverAxes(g, axes);
+  const result = kept.share(shape);
+  kept.dispose();
   return result;
 }
 

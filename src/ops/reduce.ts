@@ -2,10 +2,9 @@
 // the upstream gradient back over the reduced axes (elementwise copy with broadcast strides).
 
 import { record } from '../autograd/graph.js';
-import { backend } from '../runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { kernel } from './elementwise.js';
-import { checkTensor, normAxis, op, out } from './util.js';
+import { checkTensor, normAxis, sumOverAxes } from './util.js';
 
 function axesOf(name: string, x: Tensor, axis: number | number[] | undefined): number[] {
   if (axis === undefined) return x.shape.map((_, i) => i);
@@ -20,23 +19,9 @@ export function sum(x: Tensor, axis?: number | number[], keepDims = false): Tens
   checkTensor('sum', 'x', x);
   const axes = axesOf('sum', x, axis);
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  let cur = x;
-  let curShape = [...x.shape];
-  for (const d of axes) {
-    if (curShape[d] === 1) continue;
-    const outer = curShape.slice(0, d).reduce((a, b) => a * b, 1);
-    const inner = curShape.slice(d + 1).reduce((a, b) => a * b, 1);
-    const nextShape = [...curShape];
-    nextShape[d] = 1;
-    const next = out(nextShape);
-    backend().reduce('sum', op(cur), outer, curShape[d], inner, op(next));
-    if (cur !== x) cur.dispose();
-    cur = next;
-    curShape = nextShape;
-  }
-  const finalShape = keepDims ? kept : x.shape.filter((_, i) => !axes.includes(i));
-  const y = cur === x ? kernel('copy', [x], finalShape) : cur.share(finalShape);
-  if (cur !== x) cur.dispose();
+  const reduced = sumOverAxes(x, axes);
+  const y = reduced.share(keepDims ? kept : x.shape.filter((_, i) => !axes.includes(i)));
+  reduced.dispose();
   return record('sum', y, [x], [], (g) => {
     const view = g.share(kept);
     const gx = kernel('copy', [view], x.shape);

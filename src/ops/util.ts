@@ -84,3 +84,25 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 export const op = (t: Tensor): Operand => t.operand;
+
+/**
+ * Sums x over `axes` (sorted) with the reduced axes kept as size 1: one backend reduce per axis that is not
+ * already 1. Returns a new tensor (a view of x when nothing needs reducing); records no graph.
+ */
+export function sumOverAxes(x: Tensor, axes: readonly number[]): Tensor {
+  let cur = x;
+  let curShape = [...x.shape];
+  for (const d of axes) {
+    if (curShape[d] === 1) continue;
+    const outer = curShape.slice(0, d).reduce((a, b) => a * b, 1);
+    const inner = curShape.slice(d + 1).reduce((a, b) => a * b, 1);
+    const nextShape = [...curShape];
+    nextShape[d] = 1;
+    const next = out(nextShape);
+    backend().reduce('sum', op(cur), outer, curShape[d], inner, op(next));
+    if (cur !== x) cur.dispose();
+    cur = next;
+    curShape = nextShape;
+  }
+  return cur === x ? x.share() : cur;
+}
