@@ -9,6 +9,7 @@ import type { Conv2dParams, Operand } from '../src/backend/interface.js';
 import type { GpuContext } from '../src/backend/webgpu/context.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { type TileConfig, tileConfigs, tileKey } from '../src/backend/webgpu/gemm.js';
+import { usesNarrowBackwardInput } from '../src/backend/webgpu/conv.js';
 import { pickTile } from '../src/backend/webgpu/matmul.js';
 import { backend, close, init } from '../src/runtime.js';
 import { type BenchCase, convCase, matmulCase, randomData, shapeMatches, vggShapes } from './cases.js';
@@ -33,16 +34,17 @@ const SAME_3X3: Conv2dParams = {
   strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilationH: 1, dilationW: 1, groups: 1,
 };
 
-interface Prepared { run: () => void; tile: TileConfig; release: () => void }
+interface Prepared { run: () => void; kernel: string; release: () => void }
 
 /**
- * The GEMM tile the backend uses for a case: pickTile with the (M, N) that matmul.ts and conv.ts pass it
- * (the forced tile where ctx.tileOverride is set).
+ * The kernel the backend runs for a case: the GEMM tile from pickTile with the (M, N) that matmul.ts and
+ * conv.ts pass it (the forced tile where ctx.tileOverride is set), or the narrow backward-input kernel.
  */
-function caseTile(ctx: GpuContext, c: BenchCase): TileConfig {
-  if (c.kind === 'matmul') return pickTile(ctx, c.matmul!.M, c.matmul!.N);
+function caseKernel(ctx: GpuContext, c: BenchCase): string {
+  if (c.kind === 'matmul') return tileName(pickTile(ctx, c.matmul!.M, c.matmul!.N));
   const { N, C, O, H, W } = c.conv!;
-  return c.kind === 'conv2d' ? pickTile(ctx, O, N * H * W) : pickTile(ctx, C, N * H * W);
+  if (c.kind === 'conv2d') return tileName(pickTile(ctx, O, N * H * W));
+  return usesNarrowBackwardInput(C, 1) ? 'narrow dX' : tileName(pickTile(ctx, C, N * H * W));
 }
 
 /** Allocates and fills the case's operands on the backend and returns the bare kernel call. */
@@ -62,16 +64,16 @@ function prepare(b: WebGpuBackend, c: BenchCase): Prepared {
       const { M, N, K } = c.matmul!;
       const a = operand([M, K], true), w = operand([K, N], true), y = operand([M, N], false);
       const opts = { transA: false, transB: false, accumulate: false };
-      return { run: () => b.matmul(a, w, y, opts), tile: caseTile(b.ctx, c), release };
+      return { run: () => b.matmul(a, w, y, opts), kernel: caseKernel(b.ctx, c), release };
     }
     const { N, C, O, H, W, KH, KW } = c.conv!;
     const w = operand([O, C, KH, KW], true);
     if (c.kind === 'conv2d') {
       const x = operand([N, C, H, W], true), y = operand([N, O, H, W], false);
-      return { run: () => b.conv2d(x, w, null, SAME_3X3, y), tile: caseTile(b.ctx, c), release };
+      return { run: () => b.conv2d(x, w, null, SAME_3X3, y), kernel: caseKernel(b.ctx, c), release };
     }
     const gy = operand([N, O, H, W], true), dx = operand([N, C, H, W], false);
-    return { run: () => b.conv2dBackwardInput(gy, w, SAME_3X3, dx), tile: caseTile(b.ctx, c), release };
+    return { run: () => b.conv2dBackwardInput(gy, w, SAME_3X3, dx), kernel: caseKernel(b.ctx, c), release };
   } catch (e) {
     release();
     throw e;
@@ -115,7 +117,7 @@ async function runConvis(o: Options, cases: BenchCase[], tile: string | null): P
       try {
         p = prepare(b, c);
         const m = await measure(timer!, p.run, o.warmup, o.runs, o.timing === 'auto');
-        const tileUsed = tileName(p.tile);
+        const tileUsed = p.kernel;
         out.set(c.id, { m, tile: tileUsed });
         console.log(`  ${c.label.padEnd(26)} ${fmtMs(m.ms).padStart(8)} ms  ${fmtRate(c.flops, m.ms).padStart(7)} GFLOP/s` +
           `  (${m.method}, wall ${fmtMs(m.wallMs)} ms, ${m.dispatches} dispatch(es), tile ${tileUsed}${m.note ? `; ${m.note}` : ''})`);
@@ -209,16 +211,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     await close();
     return 1;
   }
-  const autoTile = new Map(cases.map((c) => [c.id, tileName(caseTile(firstCtx, c))]));
+  const autoTile = new Map(cases.map((c) => [c.id, caseKernel(firstCtx, c)]));
   await close();
   const byVariant = new Map<string, Map<string, ConvisRow | Error>>();
   for (const v of variants) {
     console.log(`\nconvis (webgpu, NCHW), tile ${v ?? 'auto'}, ${o.sharedDevice ? 'one device for all cases' : 'a fresh device per case'}:`);
     byVariant.set(v ?? 'auto', await runConvis(o, cases, v));
   }
-  // a sweep's main table shows, per case, the run of the tile the backend itself would have picked
+  // a sweep's main table shows, per case, the run of the tile the backend itself would have picked (a case
+  // that runs no GEMM, the narrow dX kernel, is the same in every variant)
+  const pick = (c: BenchCase) => byVariant.get(autoTile.get(c.id)!.split(' ')[0]) ?? byVariant.get(variants[0] ?? 'auto');
   const convis = o.tile === 'all'
-    ? new Map(cases.map((c) => [c.id, byVariant.get(autoTile.get(c.id)!.split(' ')[0])?.get(c.id) ?? new Error('no such tile')]))
+    ? new Map(cases.map((c) => [c.id, pick(c)?.get(c.id) ?? new Error('no such tile')]))
     : byVariant.get(variants[0] ?? 'auto')!;
 
   let tfjs: PeerResult | null = null;

@@ -19,6 +19,9 @@ const cases: Case[] = [
   { name: 'groups 2', g: { N: 2, C: 4, H: 5, W: 6, O: 6, KH: 3, KW: 3, sh: 1, sw: 2, pt: 1, pl: 1, dh: 1, dw: 1, groups: 2 }, bias: true },
   { name: 'depthwise (groups = channels), stride 2', g: { N: 1, C: 3, H: 8, W: 7, O: 3, KH: 3, KW: 3, sh: 2, sw: 2, pt: 1, pl: 1, dh: 1, dw: 1, groups: 3 }, bias: false },
   { name: 'AlexNet-style 11x11 stride 4', g: { N: 1, C: 3, H: 23, W: 23, O: 4, KH: 11, KW: 11, sh: 4, sw: 4, pt: 2, pl: 2, dh: 1, dw: 1, groups: 1 }, bias: true },
+  // more than 4 channels per group: backward-input runs as a GEMM, not the narrow kernel
+  { name: '6 channels, stride 2, asymmetric padding [1, 0, 0, 2]', g: { N: 2, C: 6, H: 9, W: 8, O: 5, KH: 3, KW: 3, sh: 2, sw: 2, pt: 1, pl: 0, pb: 0, pr: 2, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: 'groups 2 of 5 channels, dilation 2', g: { N: 1, C: 10, H: 7, W: 7, O: 4, KH: 3, KW: 3, sh: 1, sw: 1, pt: 2, pl: 1, dh: 2, dw: 2, groups: 2 }, bias: true },
   { name: 'wider than one tile: 70 output channels, 20x19', g: { N: 1, C: 2, H: 20, W: 19, O: 70, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
 ];
 

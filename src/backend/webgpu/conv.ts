@@ -8,7 +8,7 @@
 //   backward weight  dW[co, (ci, kh, kw)] = sum_{(n, p)} dY[co, (n, p)] * X[(ci, kh, kw), (n, p)]
 
 import type { Conv2dParams, Operand } from '../interface.js';
-import type { GpuContext, UniformField } from './context.js';
+import { type GpuContext, kernelSource, type UniformField } from './context.js';
 import { gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
@@ -148,9 +148,47 @@ fn load_w(m: u32, k: u32, grp: u32) -> f32 {
   })), 'main');
 }
 
+/**
+ * Whether backward-input runs the narrow kernel instead of a GEMM: at most 4 input channels per group, where
+ * a GEMM tile's rows would be mostly padding (VGG16's first layer: 3 of 16 rows on lavapipe's thinnest tile;
+ * 4.2x faster there, bench/RESULTS.md).
+ */
+export function usesNarrowBackwardInput(channels: number, groups: number): boolean {
+  return channels / groups <= 4;
+}
+
+/** Pixels per invocation of the narrow kernel: on CPU adapters 4 share each weight load (8 measured no better). */
+function narrowPixels(ctx: GpuContext): number {
+  return ctx.isCpuAdapter ? 4 : 1;
+}
+
+/** Backward-input for at most 4 channels per group (kernels/conv_dx_narrow.wgsl): no GEMM tile to waste. */
+function conv2dBackwardInputNarrow(ctx: GpuContext, g: Geometry, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand): void {
+  const PX = narrowPixels(ctx);
+  const pipeline = ctx.pipeline(`conv2dBackwardInputNarrow:${PX}`, () => kernelSource('conv_dx_narrow.wgsl', { PX }), 'main');
+  const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2dBackwardInput');
+  const ww = ctx.window(w);
+  const chunks = Math.ceil((g.H * g.W) / PX);
+  for (let n0 = 0; n0 < g.batch; n0 += per) {
+    const nb = Math.min(per, g.batch - n0);
+    const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const xw = ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
+    const planes = nb * p.groups;
+    ctx.dispatch(pipeline, [xw, ww, gw], [
+      planes, p.groups, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.C / p.groups, g.O / p.groups,
+      { i: p.strideH }, { i: p.strideW }, { i: p.padTop }, { i: p.padLeft }, { i: p.dilationH }, { i: p.dilationW },
+      xw.base, ww.base, gw.base, 0,
+    ], Math.ceil((planes * chunks) / 64), 'conv2dBackwardInput');
+  }
+}
+
 export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand): void {
   const g = geometry(dx, w, gy);
   if (dx.size === 0) return;
+  if (usesNarrowBackwardInput(g.C, p.groups)) {
+    conv2dBackwardInputNarrow(ctx, g, gy, w, p, dx);
+    return;
+  }
   const M = g.C / p.groups, K = (g.O / p.groups) * g.KH * g.KW;
   const tile = pickTile(ctx, M, g.H * g.W * g.batch);
   const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}`;
