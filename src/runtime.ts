@@ -31,8 +31,12 @@ export function hasBackend(): boolean {
 }
 
 async function openCpu(): Promise<Backend> {
-  throw new Error('init: the native cpu backend is not built in this version of convis; use { backend: "webgpu" }');
+  const { CpuBackend } = await import('./backend/cpu/index.js');
+  return CpuBackend.open();
 }
+
+/** Software WebGPU adapters (lavapipe, SwiftShader) run on the CPU far slower than the native backend. */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
 
 export async function init(opts: InitOptions = {}): Promise<BackendInfo> {
   if (opts === null || typeof opts !== 'object') throw new Error(`init: opts must be an object, got ${opts}`);
@@ -43,18 +47,35 @@ export async function init(opts: InitOptions = {}): Promise<BackendInfo> {
   if (current) await close();
   if (kind === 'cpu') {
     current = await openCpu();
-  } else {
+  } else if (kind === 'webgpu') {
     const { openWebGpu } = await import('./backend/webgpu/index.js');
-    try {
-      current = await openWebGpu(opts);
-    } catch (e) {
-      if (kind === 'webgpu') throw e;
-      process.stderr.write(`convis: no WebGPU adapter (${(e as Error).message.split('\n')[0]}); using the cpu backend\n`);
-      current = await openCpu();
-    }
+    current = await openWebGpu(opts);
+  } else {
+    current = await openAuto(opts);
   }
   const b = current;
   return { name: b.name, device: b.device, limits: { ...b.limits }, features: 'features' in b ? [...(b as { features: string[] }).features] : [] };
+}
+
+/** 'auto': a hardware WebGPU adapter if there is one, else the native cpu backend; one stderr line says which. */
+async function openAuto(opts: InitOptions): Promise<Backend> {
+  const say = (line: string) => process.stderr.write(`convis: ${line}\n`);
+  let why: string;
+  try {
+    const { openWebGpu } = await import('./backend/webgpu/index.js');
+    const gpu = await openWebGpu(opts);
+    if (!SOFTWARE_ADAPTER.test(gpu.device)) {
+      say(`backend webgpu on ${gpu.device}`);
+      return gpu;
+    }
+    why = `the WebGPU adapter "${gpu.device}" is a software renderer, slower than the native cpu backend`;
+    await gpu.destroy();
+  } catch (e) {
+    why = `no WebGPU adapter (${(e as Error).message.split('\n')[0]})`;
+  }
+  const cpu = await openCpu();
+  say(`backend cpu on ${cpu.device}: ${why}`);
+  return cpu;
 }
 
 /** Releases the device. A script that called init() exits by itself afterwards. */

@@ -1,5 +1,6 @@
 // Which backends this machine can run, and one test body run on each (candle's test_device!, in tape).
-// CONVIS_REQUIRE_WEBGPU=1 turns a missing WebGPU adapter into a failure instead of a notice.
+// CONVIS_REQUIRE_WEBGPU=1 turns a missing WebGPU adapter into a failure instead of a notice; CONVIS_BACKENDS=cpu
+// (a comma-separated list) probes only those backends (the sanitizer run tests native code alone).
 
 import test from 'tape';
 import { close, init, type InitOptions } from '../../src/index.js';
@@ -20,7 +21,9 @@ export async function availableBackends(): Promise<BackendName[]> {
   if (probed) return probed;
   const found: BackendName[] = [];
   const missing: string[] = [];
+  const wanted = process.env.CONVIS_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of ['webgpu', 'cpu'] as const) {
+    if (wanted && !wanted.includes(name)) continue;
     try {
       const info = await init({ backend: name });
       if (name === 'webgpu') cpuAdapter = /llvmpipe|lavapipe|swiftshader/i.test(info.device);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'tape';
-import { close, init, ops, sync, tensor } from '../../src/index.js';
+import { close, init, ops, randn, sync, tensor } from '../../src/index.js';
 import { availableBackends } from '../helpers/backends.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -100,3 +100,66 @@ if (backends.includes('webgpu')) {
     t.end();
   });
 }
+
+if (backends.includes('cpu')) {
+  test('cpu: a script exits by itself after close(), and without it', async (t) => {
+    for (const closes of [true, false]) {
+      const script = `
+        import { init, close, ops, randn } from '${root}src/index.ts';
+        await init({ backend: 'cpu' });
+        const y = ops.conv2d(randn([1, 3, 8, 8], { seed: 1 }), randn([4, 3, 3, 3], { seed: 2 }), null, { padding: 1 });
+        console.log('sum', (await ops.sum(y).data())[0]);
+        ${closes ? 'await close();' : ''}
+        console.log('done');`;
+      const r = await runChild(script, 60_000);
+      const what = closes ? 'after close()' : 'without close()';
+      t.notOk(r.timedOut, `${what}: exited before the 60 s deadline`);
+      t.equal(r.code, 0, `${what}: exit code 0 (signal ${r.signal})`);
+      t.match(r.out, /done/, `${what}: reached the end of the script`);
+    }
+  });
+
+  test('cpu: kernels run off the JS thread', async (t) => {
+    await init({ backend: 'cpu' });
+    const a = randn([768, 768], { seed: 3 }), b = randn([768, 768], { seed: 4 });
+    await sync();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const started = performance.now();
+    const products = Array.from({ length: 8 }, () => ops.matmul(a, b));
+    const enqueueMs = performance.now() - started;
+    await sync();
+    const totalMs = performance.now() - started;
+    clearInterval(timer);
+    t.ok(ticks > 0, `timers fired ${ticks} times while ${products.length} matmuls ran (${totalMs.toFixed(0)} ms in all, ` +
+      `${enqueueMs.toFixed(1)} ms to enqueue them)`);
+    for (const p of [...products, a, b]) p.dispose();
+    await close();
+  });
+
+  test('cpu: close() twice and init() again work', async (t) => {
+    await init({ backend: 'cpu' });
+    await close();
+    await close();
+    const info = await init({ backend: 'cpu' });
+    t.equal(info.name, 'cpu');
+    t.ok(info.limits.threads >= 1, `${info.limits.threads} threads on ${info.device}`);
+    t.deepEqual(Array.from(await ops.scale(tensor([1, 2], [2]), 2).data()), [2, 4], 'works after re-opening');
+    await close();
+  });
+}
+
+test("init({ backend: 'auto' }) opens a backend and says which on one stderr line", async (t) => {
+  const script = `
+    import { init, close } from '${root}src/index.ts';
+    const info = await init({ backend: 'auto' });
+    console.log('opened', info.name);
+    await close();`;
+  const r = await runChild(script, 60_000);
+  t.equal(r.code, 0, `exit code 0 (signal ${r.signal})`);
+  const lines = r.out.split('\n').filter((l) => l.startsWith('convis: backend '));
+  t.equal(lines.length, 1, `one line: ${lines[0]}`);
+  const opened = /opened (\w+)/.exec(r.out)?.[1];
+  t.ok(opened && lines[0]?.startsWith(`convis: backend ${opened} `), `the line names the backend that opened (${opened})`);
+  if (backends.length === 0) t.fail('no backend available');
+});

@@ -3,6 +3,7 @@
 // softmax.wgsl forward / backward.
 
 import { elementwiseArity, type ElementwiseOp, type Operand } from '../interface.js';
+import { broadcastStrides } from '../strides.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
 
 const EXPR: Record<ElementwiseOp, string> = {
@@ -36,23 +37,6 @@ const EXPR: Record<ElementwiseOp, string> = {
 
 const NAMES = ['a', 'b', 'c'];
 const MAX_RANK = 8;
-
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
-
-/** Strides of `inShape` broadcast against `outShape` (0 where the input is broadcast). */
-export function broadcastStrides(inShape: readonly number[], outShape: readonly number[]): number[] {
-  const own = contiguousStrides(inShape);
-  const lead = outShape.length - inShape.length;
-  return outShape.map((_, d) => (d < lead || inShape[d - lead] === 1 ? 0 : own[d - lead]));
-}
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
