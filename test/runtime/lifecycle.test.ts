@@ -12,11 +12,11 @@ import { availableBackends } from '../helpers/backends.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function runChild(code: string, deadlineMs: number): Promise<{ code: number | null; signal: string | null; out: string; timedOut: boolean }> {
+function runChild(code: string, deadlineMs: number, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; signal: string | null; out: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const file = join(mkdtempSync(join(tmpdir(), 'convis-')), 'child.mts');
     writeFileSync(file, code);
-    const child = spawn(process.execPath, [`${root}node_modules/tsx/dist/cli.mjs`, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [`${root}node_modules/tsx/dist/cli.mjs`, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -117,6 +117,23 @@ if (backends.includes('cpu')) {
       t.equal(r.code, 0, `${what}: exit code 0 (signal ${r.signal})`);
       t.match(r.out, /done/, `${what}: reached the end of the script`);
     }
+  });
+
+  test('cpu: works where Vulkan has no driver at all, and auto falls back to it', async (t) => {
+    const script = `
+      import { init, close, ops, tensor } from '${root}src/index.ts';
+      const explicit = await init({ backend: 'cpu' });
+      console.log('explicit', explicit.name, Array.from(await ops.scale(tensor([1, 2], [2]), 3).data()).join(','));
+      await close();
+      const auto = await init();
+      console.log('auto', auto.name);
+      await close();`;
+    // the Vulkan loader finds no driver when its manifest list names a file that does not exist
+    const r = await runChild(script, 60_000, { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' });
+    t.equal(r.code, 0, `exit code 0 (signal ${r.signal})`);
+    t.match(r.out, /explicit cpu 3,6/, "init({ backend: 'cpu' }) computes");
+    t.match(r.out, /convis: backend cpu on .*: no WebGPU adapter/, 'auto says it fell back for want of an adapter');
+    t.match(r.out, /auto cpu/, 'auto opened the cpu backend');
   });
 
   test('cpu: kernels run off the JS thread', async (t) => {
