@@ -10,6 +10,10 @@ const benchmarks: Record<string, { summary: string; load: () => Promise<Benchmar
     summary: 'fp32 matmul and VGG16 conv2d forward / backward-input kernels, convis vs TF.js WebGPU',
     load: () => import('./kernels.js'),
   },
+  cpu: {
+    summary: 'the same matmul and VGG16 conv kernels on the native C++ cpu backend (wall time), beside lavapipe',
+    load: () => import('./cpu.js'),
+  },
 };
 
 function usage(): string {

@@ -5,15 +5,15 @@
 import { spawn } from 'node:child_process';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Conv2dParams, Operand } from '../src/backend/interface.js';
 import type { GpuContext } from '../src/backend/webgpu/context.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { type TileConfig, tileConfigs, tileKey } from '../src/backend/webgpu/gemm.js';
 import { usesNarrowBackwardInput } from '../src/backend/webgpu/conv.js';
 import { pickTile } from '../src/backend/webgpu/matmul.js';
 import { backend, close, init } from '../src/runtime.js';
-import { type BenchCase, convCase, matmulCase, randomData, shapeMatches, vggShapes } from './cases.js';
+import { type BenchCase, convCase, matmulCase, shapeMatches, vggShapes } from './cases.js';
 import { type Options, parseOptions, USAGE } from './kernel-options.js';
+import { prepareCase } from './operands.js';
 import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { type PeerJob, type PeerResult, type PeerRow, RESULT_TAG } from './peer-protocol.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
@@ -30,10 +30,6 @@ function buildCases(o: Options, cpuAdapter: boolean): BenchCase[] {
   return cases;
 }
 
-const SAME_3X3: Conv2dParams = {
-  strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilationH: 1, dilationW: 1, groups: 1,
-};
-
 interface Prepared { run: () => void; kernel: string; release: () => void }
 
 /**
@@ -47,35 +43,13 @@ function caseKernel(ctx: GpuContext, c: BenchCase): string {
   return usesNarrowBackwardInput(C, 1) ? 'narrow dX' : tileName(pickTile(ctx, C, N * H * W));
 }
 
-/** Allocates and fills the case's operands on the backend and returns the bare kernel call. */
+/** The case's operands on the backend (bench/operands.ts), its bare kernel call and the kernel it runs. */
 function prepare(b: WebGpuBackend, c: BenchCase): Prepared {
-  const storages: ReturnType<WebGpuBackend['alloc']>[] = [];
-  let seed = 1;
-  const operand = (shape: number[], fill: boolean): Operand => {
-    const size = shape.reduce((a, d) => a * d, 1);
-    const storage = b.alloc(size);
-    storages.push(storage);
-    if (fill) b.upload(storage, 0, randomData(size, seed++));
-    return { storage, offset: 0, shape, size };
-  };
-  const release = () => { for (const s of storages) b.release(s); };
+  const p = prepareCase(b, c);
   try {
-    if (c.kind === 'matmul') {
-      const { M, N, K } = c.matmul!;
-      const a = operand([M, K], true), w = operand([K, N], true), y = operand([M, N], false);
-      const opts = { transA: false, transB: false, accumulate: false };
-      return { run: () => b.matmul(a, w, y, opts), kernel: caseKernel(b.ctx, c), release };
-    }
-    const { N, C, O, H, W, KH, KW } = c.conv!;
-    const w = operand([O, C, KH, KW], true);
-    if (c.kind === 'conv2d') {
-      const x = operand([N, C, H, W], true), y = operand([N, O, H, W], false);
-      return { run: () => b.conv2d(x, w, null, SAME_3X3, y), kernel: caseKernel(b.ctx, c), release };
-    }
-    const gy = operand([N, O, H, W], true), dx = operand([N, C, H, W], false);
-    return { run: () => b.conv2dBackwardInput(gy, w, SAME_3X3, dx), kernel: caseKernel(b.ctx, c), release };
+    return { ...p, kernel: caseKernel(b.ctx, c) };
   } catch (e) {
-    release();
+    p.release();
     throw e;
   }
 }

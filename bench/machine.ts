@@ -71,10 +71,11 @@ export function loadAverage(): string {
 }
 
 /**
- * The commit the measured code comes from, and whether src/ or kernels/ differ from it (CONVIS_BENCH_SOURCE
- * overrides). Read-only git calls: --no-optional-locks keeps `git status` from refreshing the index.
+ * The commit the measured code comes from, and whether `paths` (default src/ and kernels/) differ from it
+ * (CONVIS_BENCH_SOURCE overrides). Read-only git calls: --no-optional-locks keeps `git status` from refreshing
+ * the index.
  */
-export function sourceRevision(): string {
+export function sourceRevision(paths: readonly string[] = ['src', 'kernels']): string {
   // a copy without .git (a bundle on another machine) can name its source through the environment
   const given = process.env.CONVIS_BENCH_SOURCE;
   if (given) return given;
@@ -84,7 +85,7 @@ export function sourceRevision(): string {
       execFileSync('git', ['--no-optional-locks', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const head = git('rev-parse', '--short', 'HEAD').trim();
     // porcelain lines are "XY path": the path starts at column 3
-    const dirty = git('status', '--porcelain', '--', 'src', 'kernels').split('\n').filter((l) => l.length > 3);
+    const dirty = git('status', '--porcelain', '--', ...paths).split('\n').filter((l) => l.length > 3);
     if (dirty.length === 0) return head;
     return `${head} with uncommitted changes in ${[...new Set(dirty.map((l) => l.slice(3).split('/')[0]))].join(', ')}`;
   } catch {

@@ -28,17 +28,38 @@ struct Layout {
 
   /** output pixels per chunk: the column buffer holds at most ~2M floats, and at least 64 pixels */
   index_t chunk() const { return std::min(OHW, std::max<index_t>(64, (index_t(1) << 21) / std::max<index_t>(1, CGK))); }
-
-  /** The input pixel that column row r (= ci, kh, kw) reads for output pixel q, or -1 in the padding. */
-  index_t source(index_t r, index_t q) const {
-    const index_t kw = r % g.KW, kh = (r / g.KW) % g.KH;
-    const index_t oh = q / g.OW, ow = q % g.OW;
-    const index_t ih = oh * g.strideH - g.padTop + kh * g.dilationH;
-    const index_t iw = ow * g.strideW - g.padLeft + kw * g.dilationW;
-    if (ih < 0 || iw < 0 || ih >= g.H || iw >= g.W) return -1;
-    return ih * g.W + iw;
-  }
 };
+
+/**
+ * Walks the pixels [q0, q0 + P) of column row r (= ci, kh, kw) one output row at a time, calling
+ * visit(p, count, src, step) for each run of `count` consecutive pixels p.. that read input pixels src, src + step,
+ * ..., and zero(p, count) for runs in the padding. No division per element: the valid output columns of a row
+ * follow from the tap's offset once.
+ */
+template <typename Visit, typename Zero>
+void walkRow(const Layout& L, index_t r, index_t q0, index_t P, Visit visit, Zero zero) {
+  const ConvGeometry& g = L.g;
+  const index_t kw = r % g.KW, kh = (r / g.KW) % g.KH;
+  const index_t dw = kw * g.dilationW - g.padLeft;
+  // output columns whose input column ow * strideW + dw lies in [0, W)
+  const index_t lo = dw >= 0 ? 0 : (-dw + g.strideW - 1) / g.strideW;
+  const index_t hi = g.W - 1 - dw < 0 ? 0 : std::min(g.OW, (g.W - 1 - dw) / g.strideW + 1);
+  index_t p = 0;
+  while (p < P) {
+    const index_t q = q0 + p, oh = q / g.OW, ow0 = q % g.OW;
+    const index_t n = std::min(P - p, g.OW - ow0);
+    const index_t ih = oh * g.strideH - g.padTop + kh * g.dilationH;
+    if (ih < 0 || ih >= g.H || lo >= hi) {
+      zero(p, n);
+    } else {
+      const index_t a = std::clamp(lo, ow0, ow0 + n), b = std::clamp(hi, ow0, ow0 + n);
+      if (a > ow0) zero(p, a - ow0);
+      if (b > a) visit(p + (a - ow0), b - a, ih * g.W + a * g.strideW + dw, g.strideW);
+      if (ow0 + n > b) zero(p + (b - ow0), ow0 + n - b);
+    }
+    p += n;
+  }
+}
 
 /** col[r][p] = x_g[ci(r)] at the pixel row r reads for output pixel q0 + p (0 in the padding). */
 void im2col(const Layout& L, const float* xg, index_t q0, index_t P, float* col) {
@@ -46,10 +67,15 @@ void im2col(const Layout& L, const float* xg, index_t q0, index_t P, float* col)
     for (index_t r = lo; r < hi; r++) {
       const float* plane = xg + (r / L.KHW) * L.HW;
       float* dst = col + r * P;
-      for (index_t p = 0; p < P; p++) {
-        const index_t s = L.source(r, q0 + p);
-        dst[p] = s < 0 ? 0.0f : plane[s];
-      }
+      walkRow(L, r, q0, P,
+        [&](index_t p, index_t n, index_t src, index_t step) {
+          if (step == 1) {
+            std::memcpy(dst + p, plane + src, sizeof(float) * static_cast<size_t>(n));
+          } else {
+            for (index_t i = 0; i < n; i++) dst[p + i] = plane[src + i * step];
+          }
+        },
+        [&](index_t p, index_t n) { std::memset(dst + p, 0, sizeof(float) * static_cast<size_t>(n)); });
     }
   });
 }
@@ -61,10 +87,11 @@ void col2im(const Layout& L, const float* dcol, index_t q0, index_t P, float* dx
       float* plane = dxg + ci * L.HW;
       for (index_t r = ci * L.KHW; r < (ci + 1) * L.KHW; r++) {
         const float* src = dcol + r * P;
-        for (index_t p = 0; p < P; p++) {
-          const index_t s = L.source(r, q0 + p);
-          if (s >= 0) plane[s] += src[p];
-        }
+        walkRow(L, r, q0, P,
+          [&](index_t p, index_t n, index_t at, index_t step) {
+            for (index_t i = 0; i < n; i++) plane[at + i * step] += src[p + i];
+          },
+          [](index_t, index_t) {});
       }
     }
   });
