@@ -67,6 +67,11 @@ await onEachBackend('elementwise IEEE', [
     t.ok(Number.isNaN(q[3]), `0 / 0 is NaN: ${q[3]}`);
     const e = Array.from(await ops.exp(a).data());
     t.ok(Number.isNaN(e[0]) && e[1] === Infinity && e[2] === 0, `exp: ${e}`);
+    // WGSL's max() may drop a NaN operand; relu and clip must not (PyTorch keeps it too)
+    const r = Array.from(await ops.relu(a).data());
+    t.ok(Number.isNaN(r[0]) && r[1] === Infinity && r[2] === 0 && r[3] === 1, `relu: ${r}`);
+    const c = Array.from(await ops.clip(a, -2, 2).data());
+    t.ok(Number.isNaN(c[0]) && c[1] === 2 && c[2] === -2 && c[3] === 1, `clip: ${c}`);
     a.dispose();
     one.dispose();
   }],

@@ -11,6 +11,7 @@ import type { Conv2dParams, Operand } from '../interface.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
 import { gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
+import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 
 // The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
@@ -142,7 +143,7 @@ fn load_w(m: u32, k: u32, grp: u32) -> f32 {
       const co = `batch * OG + ${m}`;
       let s = `var v = ${v};`;
       if (bias) s += ` v += bias[P.bias_base + ${co}];`;
-      if (fuseRelu) s += ' v = max(v, 0.0);';
+      if (fuseRelu) s += ` v = ${wgslRelu('v')};`;
       return s + ` out[P.out_base + split * P.split_stride + (img * O + ${co}) * OHW + q] = v;`;
     },
   })), 'main');

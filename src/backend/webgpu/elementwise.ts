@@ -5,12 +5,13 @@
 import { elementwiseArity, type ElementwiseOp, type Operand } from '../interface.js';
 import { broadcastStrides } from '../strides.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
+import { wgslIsNan, wgslRelu } from './source.js';
 
 const EXPR: Record<ElementwiseOp, string> = {
   fill: 's0',
   copy: 'a',
   neg: '-a',
-  relu: 'max(a, 0.0)',
+  relu: wgslRelu('a'),
   exp: 'exp(a)',
   log: 'log(a)',
   sqrt: 'sqrt(a)',
@@ -19,12 +20,12 @@ const EXPR: Record<ElementwiseOp, string> = {
   abs: 'abs(a)',
   sigmoid: '1.0 / (1.0 + exp(-a))',
   affine: 'a * s0 + s1',
-  clip: 'min(max(a, s0), s1)',
+  clip: `select(min(max(a, s0), s1), a, ${wgslIsNan('a')})`,
   add: 'a + b',
   sub: 'a - b',
   mul: 'a * b',
   div: 'a / b',
-  maximum: 'max(a, b)',
+  maximum: `select(select(max(a, b), b, ${wgslIsNan('b')}), a, ${wgslIsNan('a')})`,
   reluGradient: 'select(0.0, b, a > 0.0)',
   reluDeconvnet: 'select(0.0, b, b > 0.0)',
   reluGuided: 'select(0.0, b, a > 0.0 && b > 0.0)',

@@ -5,6 +5,7 @@
 import type { Operand } from '../interface.js';
 import type { GpuContext } from './context.js';
 import { gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
+import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 
 const PARAMS = `struct Params {
@@ -56,7 +57,7 @@ fn load_b(batch: u32, k: u32, n: u32) -> f32 {
       let s = `var v = ${v};`;
       if (bias) s += ` v += bias[P.bias_base + ${n}];`;
       if (accumulate) s += ` v += out[${idx}];`;
-      if (relu) s += ' v = max(v, 0.0);';
+      if (relu) s += ` v = ${wgslRelu('v')};`;
       return `${s} out[${idx}] = v;`;
     },
   }), 'main');

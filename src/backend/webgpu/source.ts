@@ -18,3 +18,16 @@ export function kernelSource(file: string, values: Record<string, string | numbe
     return String(values[name]);
   });
 }
+
+/**
+ * WGSL for "x is NaN" as a bit test: `x != x` may be folded away by compilers that assume floats are never NaN,
+ * and WGSL leaves max() / min() with a NaN operand to the implementation (lavapipe returns the number).
+ */
+export function wgslIsNan(x: string): string {
+  return `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)`;
+}
+
+/** max(x, 0) that keeps a NaN, as PyTorch's relu and the native backend do. */
+export function wgslRelu(x: string): string {
+  return `select(max(${x}, 0.0), ${x}, ${wgslIsNan(x)})`;
+}

@@ -3,6 +3,7 @@
 
 import type { Operand } from '../interface.js';
 import { type GpuContext, type GpuStorage, kernelSource } from './context.js';
+import { wgslRelu } from './source.js';
 
 export interface SplitPlan {
   splits: number;
@@ -24,7 +25,7 @@ export function finishSplit(ctx: GpuContext, plan: SplitPlan, out: Operand, bias
   const pipeline = ctx.pipeline(key, () => kernelSource('splitk.wgsl', {
     BIAS_BINDING: bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : '',
     BIAS: bias ? '  v += bias[P.bias_base + (i / P.bias_div) % P.bias_mod];' : '',
-    RELU: relu ? '  v = max(v, 0.0);' : '',
+    RELU: relu ? `  v = ${wgslRelu('v')};` : '',
   }));
   const partial: Operand = { storage: plan.scratch, offset: 0, shape: [plan.splits * plan.stride], size: plan.splits * plan.stride };
   const pw = ctx.window(partial);
