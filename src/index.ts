@@ -14,3 +14,7 @@ import { backend } from './runtime.js';
 export const memory = () => backend().memory();
 /** Waits for the device to finish submitted work; rethrows any device error. */
 export const sync = () => backend().sync();
+
+export * as nn from './models/nn.js';
+export { Model, type ModelOptions, type Preprocess, type RunOptions } from './models/model.js';
+export type { HostTensor, Layer, LayerKind } from './models/layers.js';

@@ -1,0 +1,146 @@
+// Model: a directed acyclic graph of layers in execution order, from one input value to one output value,
+// with weights on the host. forward() uploads the weights to the current backend on first use (again after a
+// new init()) and runs the layers in order.
+
+import { backend } from '../runtime.js';
+import type { Backend } from '../backend/interface.js';
+import { tensor } from '../tensor/create.js';
+import { keep, type Tensor, tidy } from '../tensor/tensor.js';
+import { applyLayer, type Layer, layerOutputShape } from './layers.js';
+
+export interface Preprocess {
+  mean: number[];
+  std: number[];
+  channelOrder: 'RGB' | 'BGR';
+  scale: 1 | 255;
+}
+
+export interface ModelOptions {
+  name?: string;
+  /** the value names of the graph's input and output (defaults: 'input' and the last layer's output) */
+  input?: string;
+  output?: string;
+  preprocess?: Preprocess;
+  /** the source model ended in a Softmax that was cut off (the methods need the unnormalised scores) */
+  removedSoftmax?: boolean;
+}
+
+export interface RunOptions {
+  /** also return the values of these layers' outputs (by layer name or index) */
+  capture?: readonly (string | number)[];
+  /** stop after this layer (by name or index) and return its output as `output` */
+  until?: string | number;
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+export class Model {
+  readonly name: string;
+  readonly inputShape: [number, number, number];
+  readonly layers: readonly Layer[];
+  readonly input: string;
+  readonly output: string;
+  readonly preprocess?: Preprocess;
+  readonly removedSoftmax: boolean;
+  /** output shape for a batch of one */
+  readonly outputShape: readonly number[];
+  private device: { backend: Backend; params: Map<string, Record<string, Tensor>> } | null = null;
+
+  constructor(inputShape: readonly number[], layers: readonly Layer[], opts: ModelOptions = {}) {
+    if (!Array.isArray(inputShape) || inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new Error(`Model: inputShape must be [C, H, W] of positive integers, got ${JSON.stringify(inputShape)}`);
+    }
+    if (!Array.isArray(layers) || layers.length === 0) throw new Error('Model: layers must be a non-empty array');
+    this.name = opts.name ?? 'model';
+    this.inputShape = [inputShape[0], inputShape[1], inputShape[2]];
+    this.layers = Object.freeze([...layers]);
+    this.input = opts.input ?? 'input';
+    this.output = opts.output ?? layers[layers.length - 1].output;
+    this.preprocess = opts.preprocess;
+    this.removedSoftmax = opts.removedSoftmax ?? false;
+    this.outputShape = this.checkGraph();
+  }
+
+  /** Every layer reads values defined before it; names are unique; shapes agree (batch 1). */
+  private checkGraph(): number[] {
+    const shapes = new Map<string, number[]>([[this.input, [1, ...this.inputShape]]]);
+    const names = new Set<string>();
+    for (const layer of this.layers) {
+      if (names.has(layer.name)) throw new Error(`Model ${this.name}: two layers are named ${JSON.stringify(layer.name)}`);
+      names.add(layer.name);
+      const ins = layer.inputs.map((v) => {
+        const s = shapes.get(v);
+        if (!s) throw new Error(`Model ${this.name}: layer ${layer.name} (${layer.kind}) reads ${JSON.stringify(v)}, which no earlier layer produces`);
+        return s;
+      });
+      if (shapes.has(layer.output)) throw new Error(`Model ${this.name}: value ${JSON.stringify(layer.output)} is produced twice`);
+      shapes.set(layer.output, layerOutputShape(layer, ins));
+    }
+    const out = shapes.get(this.output);
+    if (!out) throw new Error(`Model ${this.name}: no layer produces the output ${JSON.stringify(this.output)}`);
+    return out;
+  }
+
+  /** The layer with this name or index, or an Error listing what exists. */
+  layer(which: string | number): Layer {
+    const l = typeof which === 'number' ? this.layers[which] : this.layers.find((x) => x.name === which);
+    if (!l) {
+      throw new Error(`Model ${this.name}: no layer ${JSON.stringify(which)}; layers are 0..${this.layers.length - 1}: ` +
+        this.layers.map((x) => x.name).slice(0, 40).join(', '));
+    }
+    return l;
+  }
+
+  /** The weights as device tensors on the current backend, uploaded on first use after each init(). */
+  private weights(layer: Layer): Record<string, Tensor> {
+    const b = backend();
+    if (!this.device || this.device.backend !== b) this.device = { backend: b, params: new Map() };
+    let p = this.device.params.get(layer.name);
+    if (!p) {
+      p = {};
+      for (const [k, h] of Object.entries(layer.params)) p[k] = keep(tensor(h.data, [...h.shape]));
+      this.device.params.set(layer.name, p);
+    }
+    return p;
+  }
+
+  /** Releases the device copies of the weights (they are uploaded again by the next forward). */
+  releaseWeights(): void {
+    if (this.device) {
+      for (const p of this.device.params.values()) for (const t of Object.values(p)) if (!t.disposed) t.dispose();
+    }
+    this.device = null;
+  }
+
+  private checkInput(x: Tensor): void {
+    if (!x || typeof x !== 'object' || !Array.isArray(x.shape)) throw new Error(`${this.name}.forward: x must be a Tensor`);
+    const [C, H, W] = this.inputShape;
+    if (x.shape.length !== 4 || x.shape[1] !== C || x.shape[2] !== H || x.shape[3] !== W) {
+      throw new Error(`${this.name}.forward: x must be [N, ${C}, ${H}, ${W}], got ${fmt(x.shape)}`);
+    }
+  }
+
+  /** Unnormalised class scores S_c for a batch [N, C, H, W]. */
+  forward(x: Tensor): Tensor {
+    return this.run(x).output;
+  }
+
+  /** forward, optionally stopping early and returning intermediate values (for the visualisation methods). */
+  run(x: Tensor, opts: RunOptions = {}): { output: Tensor; captured: Record<string, Tensor> } {
+    this.checkInput(x);
+    const wanted = new Set((opts.capture ?? []).map((c) => this.layer(c).name));
+    const last = opts.until === undefined ? this.layers.length - 1 : this.layers.indexOf(this.layer(opts.until));
+    return tidy(() => {
+      const values = new Map<string, Tensor>([[this.input, x]]);
+      const captured: Record<string, Tensor> = {};
+      for (let i = 0; i <= last; i++) {
+        const layer = this.layers[i];
+        const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer));
+        values.set(layer.output, y);
+        if (wanted.has(layer.name)) captured[layer.name] = y;
+      }
+      const output = values.get(opts.until === undefined ? this.output : this.layers[last].output)!;
+      return { output, captured };
+    });
+  }
+}
