@@ -14,6 +14,10 @@ const benchmarks: Record<string, { summary: string; load: () => Promise<Benchmar
     summary: 'the same matmul and VGG16 conv kernels on the native C++ cpu backend (wall time), beside lavapipe',
     load: () => import('./cpu.js'),
   },
+  models: {
+    summary: 'VGG16 and AlexNet forward and saliency (input gradient) at 224, webgpu and cpu, beside onnxruntime-node',
+    load: () => import('./models.js'),
+  },
 };
 
 function usage(): string {

@@ -18,3 +18,6 @@ export const sync = () => backend().sync();
 export * as nn from './models/nn.js';
 export { Model, type ModelOptions, type Preprocess, type RunOptions } from './models/model.js';
 export type { HostTensor, Layer, LayerKind } from './models/layers.js';
+export * as models from './models/zoo.js';
+export { loadOnnx } from './models/onnx/import.js';
+export { encodeOnnx, saveOnnx } from './models/onnx/export.js';
