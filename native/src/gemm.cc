@@ -99,9 +99,85 @@ void microKernel(index_t kc, const float* pa, const float* pb, float* c, index_t
   }
 }
 
+constexpr index_t kFewRows = 8;  // below this, packing B costs more than the arithmetic it feeds
+
+/**
+ * A few rows of A against a B whose columns are contiguous (a linear layer's weight [out, in] read transposed):
+ * each output is a dot product of two contiguous vectors, so B is streamed once, unpacked, split over columns.
+ * This is the batch-1 fully connected layer, where packing VGG16's 411 MB weight would dominate.
+ */
+void gemmFewRows(index_t M, index_t N, index_t K, const MatrixView& A, const float* a, const float* b, index_t ldb,
+                 float* C, index_t ldc, bool accumulate, const float* bias, bool relu) {
+  parallel_for(N, 16, [&](index_t lo, index_t hi) {
+    for (index_t j = lo; j < hi; j++) {
+      const float* col = b + j * ldb;
+      for (index_t i = 0; i < M; i++) {
+        const float* row = a + i * A.row;
+        v8 acc0{}, acc1{};
+        index_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+          v8 x0, x1, y0, y1;
+          std::memcpy(&x0, row + k, sizeof(v8));
+          std::memcpy(&x1, row + k + 8, sizeof(v8));
+          std::memcpy(&y0, col + k, sizeof(v8));
+          std::memcpy(&y1, col + k + 8, sizeof(v8));
+          acc0 += x0 * y0;
+          acc1 += x1 * y1;
+        }
+        v8 acc = acc0 + acc1;
+        float sum = 0.0f;
+        for (int l = 0; l < 8; l++) sum += acc[l];
+        for (; k < K; k++) sum += row[k] * col[k];
+        float v = (accumulate ? C[i * ldc + j] : 0.0f) + sum;
+        if (bias) v += bias[j];
+        if (relu) v = v > 0.0f ? v : (v == v ? 0.0f : v);
+        C[i * ldc + j] = v;
+      }
+    }
+  });
+}
+
+/**
+ * A few rows of A against a row-major B (the input gradient of a linear layer at batch 1: g [1, out] * w):
+ * each row of C is a sum of rows of B scaled by A's entries, accumulated in a block of columns that stays in L1.
+ */
+void gemmFewRowsRowMajor(index_t M, index_t N, index_t K, const MatrixView& A, const float* a, const float* b,
+                         index_t ldb, float* C, index_t ldc, bool accumulate, const float* bias, bool relu) {
+  constexpr index_t kBlock = 512;
+  parallel_for((N + kBlock - 1) / kBlock, 1, [&](index_t lo, index_t hi) {
+    alignas(32) float acc[kBlock];
+    for (index_t blk = lo; blk < hi; blk++) {
+      const index_t j0 = blk * kBlock, n = std::min(kBlock, N - j0);
+      for (index_t i = 0; i < M; i++) {
+        std::fill(acc, acc + n, 0.0f);
+        for (index_t k = 0; k < K; k++) {
+          const float s = a[i * A.row + k * A.col];
+          const float* row = b + k * ldb + j0;
+          for (index_t j = 0; j < n; j++) acc[j] += s * row[j];
+        }
+        float* out = C + i * ldc + j0;
+        for (index_t j = 0; j < n; j++) {
+          float v = (accumulate ? out[j] : 0.0f) + acc[j];
+          if (bias) v += bias[j0 + j];
+          if (relu) v = v > 0.0f ? v : (v == v ? 0.0f : v);
+          out[j] = v;
+        }
+      }
+    }
+  });
+}
+
 void gemmOne(index_t M, index_t N, index_t K, const MatrixView& A, const float* a, const MatrixView& B,
              const float* b, float* C, index_t ldc, bool accumulate, const float* bias, bool relu) {
   if (M == 0 || N == 0) return;
+  if (M < kFewRows && K > 0 && A.col == 1 && B.row == 1) {
+    gemmFewRows(M, N, K, A, a, b, B.col, C, ldc, accumulate, bias, relu);
+    return;
+  }
+  if (M < kFewRows && K > 0 && B.col == 1) {
+    gemmFewRowsRowMajor(M, N, K, A, a, b, B.row, C, ldc, accumulate, bias, relu);
+    return;
+  }
   if (K == 0) {  // an empty sum: C = (accumulate ? C : 0) + bias, then relu
     for (index_t i = 0; i < M; i++) {
       for (index_t j = 0; j < N; j++) {
