@@ -13,6 +13,7 @@ import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from '
 import { prepareCase, type PreparedCase } from './operands.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
 import { median } from './timing.js';
+import { eachFlag, int, list, rerunCommand, shellQuote } from './cli.js';
 
 const ALL_KINDS: readonly CaseKind[] = ['matmul', 'conv2d', 'conv2dBackwardInput'];
 const DEFAULT_SIZES = [1024, 2048];
@@ -47,21 +48,7 @@ function parseOptions(argv: readonly string[]): Options {
     resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true,
   };
   let quick = false, runsGiven = false, warmupGiven = false;
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  const int = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const eq = argv[i].startsWith('--') ? argv[i].indexOf('=') : -1;
-    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
-    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
+  eachFlag(argv, (flag, value, arg) => {
     switch (flag) {
       case '--quick': quick = true; o.defaults = false; break;
       case '--runs': case '--reps': o.runs = int(flag, value(), 1); runsGiven = true; break;
@@ -93,9 +80,9 @@ function parseOptions(argv: readonly string[]): Options {
       case '--write': o.write = true; break;
       case '--no-write': o.write = false; break;
       case '--results-file': o.resultsFile = resolve(value()); break;
-      default: throw new Error(`unknown option ${JSON.stringify(argv[i])}`);
+      default: throw new Error(`unknown option ${JSON.stringify(arg)}`);
     }
-  }
+  });
   if (quick) {
     if (!runsGiven) o.runs = 3;
     if (!warmupGiven) o.warmup = 1;
@@ -181,7 +168,6 @@ function lavapipeReference(path: string, cpu: string): Reference | null {
   }
 }
 
-const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -201,11 +187,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   // the command that measures the same again: where the results were written to is left out
-  const plumbing = new Set(['--write', '--no-write']);
-  const measuring = argv.filter((a, i) => !plumbing.has(a) && !a.startsWith('--results-file') && argv[i - 1] !== '--results-file');
   const envThreads = process.env.CONVIS_THREADS;
-  const command = [...(envThreads ? [`CONVIS_THREADS=${shellQuote(envThreads)}`] : []), 'npm run bench -- cpu',
-    ...measuring.map(shellQuote)].join(' ');
+  const command = rerunCommand('cpu', argv, envThreads ? [`CONVIS_THREADS=${shellQuote(envThreads)}`] : []);
   const load = new LoadProbe();
   load.start();
   const started = new Date();

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tileConfigs } from '../src/backend/webgpu/gemm.js';
+import { eachFlag, int, list } from './cli.js';
 import { type CaseKind, checkShapeTokens } from './cases.js';
 
 /** Dawn rounds timestamps to 2^16 ns unless this toggle is off; dawn.node takes toggles as create() flags. */
@@ -54,22 +55,7 @@ export function parseOptions(argv: readonly string[]): Options {
     resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true,
   };
   let runsGiven = false, warmupGiven = false;
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  const int = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    // --name=value or --name value; only the first '=' splits, so --tfjs-flag=K=V keeps K=V
-    const eq = argv[i].startsWith('--') ? argv[i].indexOf('=') : -1;
-    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
-    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
+  eachFlag(argv, (flag, value, arg) => {
     switch (flag) {
       case '--quick': o.quick = true; o.defaults = false; break;
       case '--runs': case '--reps': o.runs = int(flag, value(), 1); runsGiven = true; break;
@@ -129,9 +115,9 @@ export function parseOptions(argv: readonly string[]): Options {
       case '--write': o.write = true; break;
       case '--no-write': o.write = false; break;
       case '--results-file': o.resultsFile = resolve(value()); break;
-      default: throw new Error(`unknown option ${JSON.stringify(argv[i])}`);
+      default: throw new Error(`unknown option ${JSON.stringify(arg)}`);
     }
-  }
+  });
   if (o.quick) {
     if (!runsGiven) o.runs = 3;
     if (!warmupGiven) o.warmup = 1;

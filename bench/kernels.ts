@@ -13,6 +13,7 @@ import { pickTile } from '../src/backend/webgpu/matmul.js';
 import { backend, close, init } from '../src/runtime.js';
 import { type BenchCase, convCase, matmulCase, shapeMatches, vggShapes } from './cases.js';
 import { type Options, parseOptions, USAGE } from './kernel-options.js';
+import { rerunCommand } from './cli.js';
 import { prepareCase } from './operands.js';
 import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { type PeerJob, type PeerResult, type PeerRow, RESULT_TAG } from './peer-protocol.js';
@@ -137,7 +138,6 @@ async function runTfjs(job: PeerJob): Promise<PeerResult | null> {
   });
 }
 
-const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -151,10 +151,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`bench kernels: ${(e as Error).message}\n\n${USAGE}`);
     return 1;
   }
-  // the command that measures the same again: where the results were written to is left out
-  const plumbing = new Set(['--write', '--no-write']);
-  const measuring = argv.filter((a, i) => !plumbing.has(a) && !a.startsWith('--results-file') && argv[i - 1] !== '--results-file');
-  const command = ['npm run bench -- kernels', ...measuring.map(shellQuote)].join(' ');
+  const command = rerunCommand('kernels', argv);
   const load = new LoadProbe();
   load.start();
   const started = new Date();

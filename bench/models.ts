@@ -18,6 +18,7 @@ import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
 import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
 import { median } from './timing.js';
+import { eachFlag, int, list, rerunCommand, shellQuote } from './cli.js';
 
 type BackendName = 'webgpu' | 'cpu';
 type ModelName = 'vgg16' | 'alexnet' | 'simonyan2013';
@@ -60,27 +61,13 @@ function parseOptions(argv: readonly string[]): Options {
     budgetS: DEFAULT_BUDGET_S, write: null, resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true,
   };
   let quick = false, runsGiven = false, warmupGiven = false;
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  const int = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
   const oneOf = <T extends string>(name: string, v: string, allowed: readonly T[]): T[] => {
     const items = list(v);
     for (const s of items) if (!allowed.includes(s as T)) throw new Error(`${name}: unknown ${JSON.stringify(s)}; use ${allowed.join(', ')}`);
     if (items.length === 0) throw new Error(`${name}: empty list`);
     return [...new Set(items)] as T[];
   };
-  for (let i = 0; i < argv.length; i++) {
-    const eq = argv[i].startsWith('--') ? argv[i].indexOf('=') : -1;
-    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
-    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
+  eachFlag(argv, (flag, value, arg) => {
     switch (flag) {
       case '--models': o.models = oneOf(flag, value(), MODEL_NAMES); o.defaults = false; break;
       case '--backends': o.backends = oneOf(flag, value(), ['webgpu', 'cpu'] as const); o.defaults = false; break;
@@ -100,9 +87,9 @@ function parseOptions(argv: readonly string[]): Options {
       case '--write': o.write = true; break;
       case '--no-write': o.write = false; break;
       case '--results-file': o.resultsFile = resolve(value()); break;
-      default: throw new Error(`unknown option ${JSON.stringify(argv[i])}`);
+      default: throw new Error(`unknown option ${JSON.stringify(arg)}`);
     }
-  }
+  });
   if (o.batches?.length === 0) throw new Error('--batches: empty list');
   if (quick) {
     if (!runsGiven) o.runs = 3;
@@ -241,7 +228,6 @@ async function attempt(fn: () => Promise<Timing>): Promise<Timing | Error> {
   }
 }
 
-const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -255,10 +241,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`bench models: ${(e as Error).message}\n\n${USAGE}`);
     return 1;
   }
-  const plumbing = new Set(['--write', '--no-write']);
-  const measuring = argv.filter((a, i) => !plumbing.has(a) && !a.startsWith('--results-file') && argv[i - 1] !== '--results-file');
   const env = ['CONVIS_THREADS', 'CONVIS_GEMM_TILE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
-  const command = [...env, 'npm run bench -- models', ...measuring.map(shellQuote)].join(' ');
+  const command = rerunCommand('models', argv, env);
   const load = new LoadProbe();
   load.start();
   const started = new Date();

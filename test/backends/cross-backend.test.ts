@@ -5,6 +5,7 @@
 import test from 'tape';
 import { close, init, ones, ops, randn, type Tensor, tensor, tidy } from '../../src/index.js';
 import { availableBackends, type BackendName } from '../helpers/backends.js';
+import { relErr } from '../helpers/numeric.js';
 
 interface Run { logits: Float32Array; grads: Float32Array[] }
 
@@ -46,14 +47,6 @@ async function runNet(backend: BackendName): Promise<Run> {
   }
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 const backends = await availableBackends();
 

@@ -67,3 +67,11 @@ export function finiteDifference(f: (xs: F64[]) => F64, xs: F64[], r: F64, which
   }
   return g;
 }
+
+/** Seeded standard-normal values drawn on the host (the same on every backend and machine). */
+export function normals(n: number, seed: number): Float32Array {
+  const next = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+  return out;
+}

@@ -4,17 +4,10 @@
 import test from 'tape';
 import { close, init, type Model, nn, ops, randn, type Tensor, tensor, tidy } from '../../src/index.js';
 import { availableBackends } from '../helpers/backends.js';
+import { relErr } from '../helpers/numeric.js';
 
 const backends = await availableBackends();
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 function small(seed = 1): Model {
   return nn.sequential(

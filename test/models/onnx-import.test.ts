@@ -16,6 +16,7 @@ import { tensor } from '../../src/index.js';
 import type { Model } from '../../src/models/model.js';
 import { loadOnnx } from '../../src/models/onnx/import.js';
 import { availableBackends, onEachBackend } from '../helpers/backends.js';
+import { relErr } from '../helpers/numeric.js';
 
 const { onnx } = onnxProto;
 type ITensor = onnxProto.onnx.ITensorProto;
@@ -101,14 +102,6 @@ function encode(s: Spec): Uint8Array {
 
 // ------------------------------------------------------------------ running both sides
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 async function ortRun(model: Uint8Array | string, inputName: string, x: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }> {
   const opts = { logSeverityLevel: 3 as const };   // no warnings about the old opsets tested on purpose

@@ -13,34 +13,14 @@ import { close, init, Model, nn, tensor } from '../../src/index.js';
 import type { LayerSpec } from '../../src/models/nn.js';
 import { encodeOnnx, saveOnnx } from '../../src/models/onnx/export.js';
 import { availableBackends } from '../helpers/backends.js';
+import { relErr, normals } from '../helpers/numeric.js';
 
 const { onnx } = onnxProto;
 const backends = await availableBackends();
 
 const TOL = 1e-4;
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
-/** Seeded standard-normal values (a small xorshift generator, independent of any backend). */
-function normals(n: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
-  return out;
-}
 
 // ---- the models -------------------------------------------------------------------------------------------
 
