@@ -35,9 +35,6 @@ async function openCpu(): Promise<Backend> {
   return CpuBackend.open();
 }
 
-/** Software WebGPU adapters (lavapipe, SwiftShader) run on the CPU far slower than the native backend. */
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
-
 export async function init(opts: InitOptions = {}): Promise<BackendInfo> {
   if (opts === null || typeof opts !== 'object') throw new Error(`init: opts must be an object, got ${opts}`);
   const kind = opts.backend ?? 'auto';
@@ -64,7 +61,8 @@ async function openAuto(opts: InitOptions): Promise<Backend> {
   try {
     const { openWebGpu } = await import('./backend/webgpu/index.js');
     const gpu = await openWebGpu(opts);
-    if (!SOFTWARE_ADAPTER.test(gpu.device)) {
+    // a software adapter (lavapipe, SwiftShader) runs on the CPU far slower than the native backend
+    if (!gpu.ctx.isCpuAdapter) {
       say(`backend webgpu on ${gpu.device}`);
       return gpu;
     }

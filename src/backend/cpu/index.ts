@@ -11,11 +11,12 @@ import { broadcastStrides } from '../strides.js';
 import { loadNative, type NativeAddon, type NativeOperand } from './native.js';
 
 /** The operators in the order of convis::EwOp (native/src/kernels.h). */
-const OP_INDEX: readonly ElementwiseOp[] = [
+const OP_ORDER: readonly ElementwiseOp[] = [
   'fill', 'copy', 'neg', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'abs', 'sigmoid', 'affine', 'clip',
   'add', 'sub', 'mul', 'div', 'maximum',
   'reluGradient', 'reluDeconvnet', 'reluGuided', 'clipGrad', 'sigmoidGrad', 'absGrad', 'divGradB', 'dropout',
 ];
+const OP_INDEX = new Map(OP_ORDER.map((name, i) => [name, i]));
 
 class CpuStorage implements Storage {
   constructor(readonly id: number, readonly elements: number) {}
@@ -81,8 +82,8 @@ export class CpuBackend implements Backend {
   }
 
   elementwise(name: ElementwiseOp, inputs: readonly Operand[], out: Operand, scalars: readonly number[] = []): void {
-    const index = OP_INDEX.indexOf(name);
-    if (index < 0) throw new Error(`elementwise: unknown operator ${JSON.stringify(name)}`);
+    const index = OP_INDEX.get(name);
+    if (index === undefined) throw new Error(`elementwise: unknown operator ${JSON.stringify(name)}`);
     const shape = [...out.shape];
     // dropout's seed travels as an unsigned 32-bit integer, as on the WebGPU backend
     const s = name === 'dropout' ? [(scalars[0] ?? 0) >>> 0, scalars[1] ?? 0] : [scalars[0] ?? 0, scalars[1] ?? 0];
