@@ -21,3 +21,13 @@ export type { HostTensor, Layer, LayerKind } from './models/layers.js';
 export * as models from './models/zoo.js';
 export { loadOnnx } from './models/onnx/import.js';
 export { encodeOnnx, saveOnnx } from './models/onnx/export.js';
+export {
+  classModel, type ClassModelOptions, type ClassModelResult, compareDeconvToGradient, type CompareOptions, deconvnet,
+  type DeconvnetOptions, type DeconvReport, type DeconvLayerReport, saliency, type SaliencyMap, type SaliencyOptions,
+} from './vis/index.js';
+export {
+  centerCrop, colorize, crop, decodeImage, encodeImage, flipHorizontal, loadImage, planar, planarToTensor,
+  resize, resizeShorterSide, saveHeatmap, saveImage, tensorToPlanar,
+  type Colormap, type HeatmapOptions, type ImageFormat, type LoadImageOptions, type MapLike, type Planar,
+  type SaveImageOptions,
+} from './image/index.js';

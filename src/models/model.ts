@@ -91,8 +91,11 @@ export class Model {
     return l;
   }
 
-  /** The weights as device tensors on the current backend, uploaded on first use after each init(). */
-  private weights(layer: Layer): Record<string, Tensor> {
+  /**
+   * @internal The layer's weights as device tensors on the current backend, uploaded on first use after each
+   * init(); they belong to the model (do not dispose them).
+   */
+  weights(layer: Layer): Record<string, Tensor> {
     const b = backend();
     if (!this.device || this.device.backend !== b) this.device = { backend: b, params: new Map() };
     let p = this.device.params.get(layer.name);

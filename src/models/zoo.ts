@@ -18,6 +18,9 @@ export interface ZooOptions {
   seed?: number;
   /** outputs of the last layer (default 1000, ImageNet's classes) */
   classes?: number;
+  /** models.vgg16 only: the square input size, a multiple of 32 (default 224); the first classifier layer then
+   *  reads 512 * (size / 32)^2 features. Smaller inputs suit benchmarks on slow adapters. */
+  inputSize?: number;
 }
 
 /**
@@ -47,7 +50,7 @@ const copy = (p: Preprocess): Preprocess => ({ mean: [...p.mean], std: [...p.std
 
 function options(fn: string, opts: ZooOptions | undefined): { seed: number; classes: number } {
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
-    throw new Error(`models.${fn}: opts must be { seed?, classes? }, got ${String(opts)}`);
+    throw new Error(`models.${fn}: opts must be { seed?, classes?${fn === 'vgg16' ? ', inputSize?' : ''} }, got ${String(opts)}`);
   }
   const seed = opts?.seed ?? 0;
   const classes = opts?.classes ?? 1000;
@@ -69,6 +72,11 @@ function options(fn: string, opts: ZooOptions | undefined): { seed: number; clas
  */
 export function vgg16(opts?: ZooOptions): Model {
   const { seed, classes } = options('vgg16', opts);
+  const size = opts?.inputSize ?? 224;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 32 || size % 32 !== 0) {
+    throw new Error(`models.vgg16: inputSize must be a multiple of 32 (at least 32), got ${String(size)}`);
+  }
+  const cells = (size / 32) ** 2;
   // 'M' is a max pool; numbers are conv output channels (torchvision's cfgs['D'])
   const cfg: (number | 'M')[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
   const specs: LayerSpec[] = [];
@@ -86,14 +94,14 @@ export function vgg16(opts?: ZooOptions): Model {
   return nn.sequential(
     ...specs,
     nn.flatten(1, { name: 'flatten' }),
-    nn.linear(512 * 7 * 7, 4096, { name: 'classifier.0' }),
+    nn.linear(512 * cells, 4096, { name: 'classifier.0' }),
     nn.relu({ name: 'classifier.1' }),
     nn.dropout(0.5, { name: 'classifier.2' }),
     nn.linear(4096, 4096, { name: 'classifier.3' }),
     nn.relu({ name: 'classifier.4' }),
     nn.dropout(0.5, { name: 'classifier.5' }),
     nn.linear(4096, classes, { name: 'classifier.6' }),
-    { inputShape: [3, 224, 224], seed, name: 'vgg16', preprocess: copy(IMAGENET_TORCHVISION) },
+    { inputShape: [3, size, size], seed, name: 'vgg16', preprocess: copy(IMAGENET_TORCHVISION) },
   );
 }
 
