@@ -164,6 +164,20 @@ test('models: seeds and the classes option', (t) => {
   t.end();
 });
 
+test('models.vgg16 inputSize: the first classifier layer reads 512 (size / 32)^2 features', (t) => {
+  const m = models.vgg16({ inputSize: 64, classes: 10 });
+  t.deepEqual(m.inputShape, [3, 64, 64], 'input [3, 64, 64]');
+  t.deepEqual(shapeOf(m, 'classifier.0'), [4096, 512 * 2 * 2], 'classifier.0 reads 512 x 2 x 2');
+  t.deepEqual(m.outputShape, [1, 10]);
+  // the conv part is size-independent: 14,714,688 parameters (torchvision's features); then the classifier
+  const classifier = (512 * 4 + 1) * 4096 + (4096 + 1) * 4096 + (4096 + 1) * 10;
+  t.equal(models.parameterCount(m), 14_714_688 + classifier, 'parameters: features + the smaller classifier');
+  for (const bad of [0, 48, 100, 224.5, -32]) {
+    t.throws(() => models.vgg16({ inputSize: bad }), new RegExp(`models.vgg16: inputSize must be a multiple of 32 \\(at least 32\\), got ${bad}`));
+  }
+  t.end();
+});
+
 // ------------------------------------------------------------------ forward on each backend
 
 const logits = new Map<string, Float32Array>();   // `${backend} ${model}`
