@@ -17,6 +17,8 @@
 // et al. 2015 that the issue names: L2 decay 1e-4, blur sigma 1.0 every 4 steps, l2 = 0.
 //
 // Defaults: 200 steps, learningRate 0.05 (normalised step), l2 = 1e-3, objective 'score', no regularisers.
+// With objective 'posterior' the ascent stalls once P_c rounds to 1 in float32 (its gradient is then exactly 0):
+// that is the paper's point that the posterior can be raised by lowering the other classes, and not the score.
 
 import type { Model } from '../models/model.js';
 import * as ops from '../ops/index.js';

@@ -154,18 +154,28 @@ async function deconvConv(layer: Layer, x: Tensor, r: Tensor, weights: Record<st
   // the transposed convolution covers (OH - 1) sh + dh (KH - 1) + 1 - pt - pb rows; rows past it got no window
   const extraH = H - ((OH - 1) * sh + dh * (KH - 1) + 1 - pt - pb);
   const extraW = W - ((OW - 1) * sw + dw * (KW - 1) + 1 - pl - pr);
-  const pads: [number, number, number, number] = [dh * (KH - 1) - pt, dw * (KW - 1) - pl, dh * (KH - 1) - pb + extraH, dw * (KW - 1) - pr + extraW];
-  if (pads.some((p) => p < 0)) {
-    throw new Error(`compareDeconvToGradient: layer ${layer.name}: padding ${JSON.stringify(a.padding)} exceeds the kernel's extent; no DeconvNet rule here`);
-  }
+  const pads = [dh * (KH - 1) - pt, dw * (KW - 1) - pl, dh * (KH - 1) - pb + extraH, dw * (KW - 1) - pr + extraW];
+  // a padding wider than the kernel's extent gives a negative pad here: the full transposed convolution is
+  // computed and its border rows and columns that fall in the forward padding are cropped off
   const kT = tensor(kt.data, kt.shape);
   const rT = tensor(rd.data, rd.shape);
+  let full: Tensor;
   try {
-    return ops.conv2d(rT, kT, null, { padding: pads, dilation: [dh, dw], groups: a.groups });
+    full = ops.conv2d(rT, kT, null, { padding: pads.map((p) => Math.max(p, 0)) as [number, number, number, number], dilation: [dh, dw], groups: a.groups });
   } finally {
     kT.dispose();
     rT.dispose();
   }
+  if (pads.every((p) => p >= 0)) return full;
+  const [top, left] = [Math.max(-pads[0], 0), Math.max(-pads[1], 0)];
+  const [N, C, FH, FW] = full.shape;
+  const v = await full.data();
+  full.dispose();
+  const cropped = new Float32Array(N * C * H * W);
+  for (let p = 0; p < N * C; p++) {
+    for (let y = 0; y < H; y++) cropped.set(v.subarray(p * FH * FW + (top + y) * FW + left, p * FH * FW + (top + y) * FW + left + W), (p * H + y) * W);
+  }
+  return tensor(cropped, [N, C, H, W]);
 }
 
 /** The DeconvNet's reconstruction of a layer's input from the signal r at its output, or null for no rule. */
@@ -239,7 +249,8 @@ export async function compareDeconvToGradient(model: Model, image: Tensor, opts?
   checkImages(fn, 'image', model, image, false);
   const tolerance = checkNumberOption(fn, 'tolerance', o.tolerance, 0, 1e-5);
   const N = image.shape[0];
-  const top = o.layer === undefined ? model.layers.length - 1 : resolveLayer(fn, model, o.layer);
+  // the class scores are the model's declared output, which need not be the last layer's
+  const top = o.layer === undefined ? model.layers.findIndex((l) => l.output === model.output) : resolveLayer(fn, model, o.layer);
   if (o.layer !== undefined && o.target !== undefined) throw new Error(`${fn}: give target or layer, not both`);
   const classes = o.layer === undefined ? classCount(fn, model) : 0;
   let targets = o.layer === undefined ? checkTargets(fn, o.target, N, classes) : null;
