@@ -36,3 +36,18 @@ export function rerunCommand(bench: string, argv: readonly string[], env: readon
   const measuring = argv.filter((a, i) => !plumbing.has(a) && !a.startsWith('--results-file') && argv[i - 1] !== '--results-file');
   return [...env, `npm run bench -- ${bench}`, ...measuring.map(shellQuote)].join(' ');
 }
+
+/** A comma-separated list of allowed names, deduplicated; throws on an unknown or an empty one. */
+export function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T[] {
+  const items = list(v);
+  for (const s of items) if (!allowed.includes(s as T)) throw new Error(`${name}: unknown ${JSON.stringify(s)}; use ${allowed.join(', ')}`);
+  if (items.length === 0) throw new Error(`${name}: empty list`);
+  return [...new Set(items)] as T[];
+}
+
+/** A number of seconds >= 0. */
+export function seconds(name: string, v: string): number {
+  const s = Number(v);
+  if (!(s >= 0)) throw new Error(`${name}: expected seconds >= 0, got ${JSON.stringify(v)}`);
+  return s;
+}

@@ -18,6 +18,10 @@ const benchmarks: Record<string, { summary: string; load: () => Promise<Benchmar
     summary: 'VGG16 and AlexNet forward and saliency (input gradient) at 224, webgpu and cpu, beside onnxruntime-node',
     load: () => import('./models.js'),
   },
+  saliency: {
+    summary: 'saliency(model, images, { target }) end to end on VGG16, webgpu and cpu, beside TF.js WebGPU (tf.grad)',
+    load: () => import('./saliency.js'),
+  },
 };
 
 function usage(): string {

@@ -92,3 +92,16 @@ export function sourceRevision(paths: readonly string[] = ['src', 'kernels']): s
     return 'unknown (no git checkout here)';
   }
 }
+
+/**
+ * What LoadProbe.stop() measured, as the line a benchmark prints (`note`) and the one its RESULTS.md section
+ * records (`line`: on a busy machine also the load average and the command to re-measure with).
+ */
+export function describeLoad(otherCores: number | null, command: string): { note: string; busy: boolean; line: string } {
+  const busy = otherCores !== null && otherCores > 0.25;
+  const note = otherCores === null ? 'load of other processes not measurable here (no /proc)'
+    : `other processes kept ${otherCores.toFixed(2)} of ${logicalCores()} cores busy on average during the run` +
+      (busy ? ' — the numbers are noisy' : '');
+  const line = `${note}${busy ? `; load average at the end ${loadAverage()}. Re-measure on an idle machine with \`${command}\`` : ''}`;
+  return { note, busy, line };
+}

@@ -15,10 +15,10 @@ import * as ops from '../src/ops/index.js';
 import { backend, close, init } from '../src/runtime.js';
 import { rng, tensor } from '../src/tensor/create.js';
 import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
-import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
+import { cpuModel, describeLoad, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
-import { median } from './timing.js';
-import { eachFlag, int, list, rerunCommand, shellQuote } from './cli.js';
+import { attempt, describeTiming, relErr, type Timing, timeCalls } from './timing.js';
+import { eachFlag, int, list, oneOf, rerunCommand, seconds, shellQuote } from './cli.js';
 
 type BackendName = 'webgpu' | 'cpu';
 type ModelName = 'vgg16' | 'alexnet' | 'simonyan2013';
@@ -61,12 +61,6 @@ function parseOptions(argv: readonly string[]): Options {
     budgetS: DEFAULT_BUDGET_S, write: null, resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true,
   };
   let quick = false, runsGiven = false, warmupGiven = false;
-  const oneOf = <T extends string>(name: string, v: string, allowed: readonly T[]): T[] => {
-    const items = list(v);
-    for (const s of items) if (!allowed.includes(s as T)) throw new Error(`${name}: unknown ${JSON.stringify(s)}; use ${allowed.join(', ')}`);
-    if (items.length === 0) throw new Error(`${name}: empty list`);
-    return [...new Set(items)] as T[];
-  };
   eachFlag(argv, (flag, value, arg) => {
     switch (flag) {
       case '--models': o.models = oneOf(flag, value(), MODEL_NAMES); o.defaults = false; break;
@@ -76,14 +70,7 @@ function parseOptions(argv: readonly string[]): Options {
       case '--quick': quick = true; o.defaults = false; break;
       case '--runs': case '--reps': o.runs = int(flag, value(), 1); runsGiven = true; break;
       case '--warmup': o.warmup = int(flag, value(), 0); warmupGiven = true; break;
-      case '--budget': {
-        const given = value();
-        const v = Number(given);
-        if (!(v >= 0)) throw new Error(`--budget: expected seconds >= 0, got ${JSON.stringify(given)}`);
-        o.budgetS = v;
-        if (v !== DEFAULT_BUDGET_S) o.defaults = false;
-        break;
-      }
+      case '--budget': o.budgetS = seconds(flag, value()); if (o.budgetS !== DEFAULT_BUDGET_S) o.defaults = false; break;
       case '--write': o.write = true; break;
       case '--no-write': o.write = false; break;
       case '--results-file': o.resultsFile = resolve(value()); break;
@@ -100,31 +87,6 @@ function parseOptions(argv: readonly string[]): Options {
 }
 
 // ------------------------------------------------------------------ what is timed
-
-interface Timing { ms: number; min: number; max: number; runs: number; firstMs: number }
-
-/**
- * Wall time of `call` (which ends with a read-back, so the device has finished): `warmup` untimed calls, then up to
- * `runs` timed ones, stopping early once the timed ones took `budgetS` seconds (always at least one).
- */
-async function timeCalls(call: () => Promise<void>, o: Options): Promise<Timing> {
-  let firstMs = NaN;
-  for (let i = 0; i < o.warmup; i++) {
-    const t0 = performance.now();
-    await call();
-    if (i === 0) firstMs = performance.now() - t0;
-  }
-  const samples: number[] = [];
-  let spent = 0;
-  while (samples.length < o.runs && (samples.length === 0 || o.budgetS === 0 || spent < o.budgetS * 1000)) {
-    const t0 = performance.now();
-    await call();
-    const ms = performance.now() - t0;
-    samples.push(ms);
-    spent += ms;
-  }
-  return { ms: median(samples), min: Math.min(...samples), max: Math.max(...samples), runs: samples.length, firstMs: Number.isNaN(firstMs) ? samples[0] : firstMs };
-}
 
 /** The batch as host data: image i is drawn from its own seed, so image 0 is the same in every batch. */
 function images(batch: number): Float32Array {
@@ -206,28 +168,6 @@ interface Row {
   vsOrt: number | null;
   skipped?: string;
 }
-
-const relErr = (a: Float32Array, b: Float32Array) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-};
-
-const describeTiming = (t: Timing | Error | null) =>
-  t === null ? '—' : t instanceof Error ? `failed: ${t.message}`
-    : `${fmtMs(t.ms).padStart(8)} ms (min ${fmtMs(t.min)}, max ${fmtMs(t.max)}, ${t.runs} run(s); first call ${fmtMs(t.firstMs)} ms)`;
-
-async function attempt(fn: () => Promise<Timing>): Promise<Timing | Error> {
-  try {
-    return await fn();
-  } catch (e) {
-    return e as Error;
-  }
-}
-
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -417,11 +357,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     'pipeline compiles; logits vs ORT: relative error of image 0\'s logits against onnxruntime\'s on the same input.';
   console.log(legend);
   for (const n of notes) console.log(n);
-  const busy = otherCores !== null && otherCores > 0.25;
-  const loadNote = otherCores === null ? 'load of other processes not measurable here (no /proc)'
-    : `other processes kept ${otherCores.toFixed(2)} of ${logicalCores()} cores busy on average during the run` +
-      (busy ? ' — the numbers are noisy' : '');
-  console.log(loadNote);
+  const loadReport = describeLoad(otherCores, command);
+  console.log(loadReport.note);
   if (mismatches) console.log(`${mismatches} row(s) disagree with onnxruntime's logits (relative error >= 1e-3)`);
 
   const failures = rows.filter((r) => r.forward instanceof Error || r.saliency instanceof Error).length + mismatches;
@@ -439,7 +376,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       `- runs: median of up to ${o.runs} after ${o.warmup} warm-up per case, stopping once the timed runs took ${o.budgetS || '∞'} s; ` +
         'wall time from the call to the read-back',
       ...(ortSkipped ? [`- onnxruntime-node: not run (${ortSkipped})`] : []),
-      `- load: ${loadNote}${busy ? `; load average at the end ${loadAverage()}. Re-measure on an idle machine with \`${command}\`` : ''}`,
+      `- load: ${loadReport.line}`,
       '',
       markdownTable(header, table),
       '',

@@ -3,6 +3,7 @@
 // statistics. GPUBufferUsage / GPUMapMode are not globals under dawn.node, so the numeric flags are spelled out.
 
 import type { GpuContext } from '../src/backend/webgpu/context.js';
+import { fmtMs } from './report.js';
 
 export const BufferUsage = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, QUERY_RESOLVE: 512 } as const;
 const MAP_READ_MODE = 1;
@@ -16,6 +17,65 @@ export function median(xs: readonly number[]): number {
   const h = s.length >> 1;
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
+
+/** Relative L2 error of a against b: ||a - b|| / ||b||. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+// ------------------------------------------------------------------ wall time of whole calls (models, saliency)
+
+export interface Timing { ms: number; min: number; max: number; runs: number; firstMs: number }
+
+export interface CallBudget {
+  /** untimed calls first (the first one's time is kept as firstMs) */
+  warmup: number;
+  /** most timed calls */
+  runs: number;
+  /** stop the timed calls once they took this many seconds, after at least one; 0: always `runs` */
+  budgetS: number;
+}
+
+/**
+ * Wall time of `call` (which ends with a read-back, so the device has finished): `warmup` untimed calls, then up to
+ * `runs` timed ones, stopping early once the timed ones took `budgetS` seconds (always at least one).
+ */
+export async function timeCalls(call: () => Promise<void>, o: CallBudget): Promise<Timing> {
+  let firstMs = NaN;
+  for (let i = 0; i < o.warmup; i++) {
+    const t0 = performance.now();
+    await call();
+    if (i === 0) firstMs = performance.now() - t0;
+  }
+  const samples: number[] = [];
+  let spent = 0;
+  while (samples.length < o.runs && (samples.length === 0 || o.budgetS === 0 || spent < o.budgetS * 1000)) {
+    const t0 = performance.now();
+    await call();
+    const ms = performance.now() - t0;
+    samples.push(ms);
+    spent += ms;
+  }
+  return { ms: median(samples), min: Math.min(...samples), max: Math.max(...samples), runs: samples.length, firstMs: Number.isNaN(firstMs) ? samples[0] : firstMs };
+}
+
+/** fn's timing, or the error it threw (a failed case is reported, not fatal). */
+export async function attempt(fn: () => Promise<Timing>): Promise<Timing | Error> {
+  try {
+    return await fn();
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+export const describeTiming = (t: Timing | Error | null): string =>
+  t === null ? '—' : t instanceof Error ? `failed: ${t.message}`
+    : `${fmtMs(t.ms).padStart(8)} ms (min ${fmtMs(t.min)}, max ${fmtMs(t.max)}, ${t.runs} run(s); first call ${fmtMs(t.firstMs)} ms)`;
 
 export interface OneRun {
   /** sum over the op's dispatches of (end - begin) of each timestamped pass; null without timestamps */

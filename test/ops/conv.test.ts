@@ -104,7 +104,8 @@ await onEachBackend('conv2d split-K', [0, 4, 6].map((i): [string, (t: import('ta
 // GPU's. Compiling a 128-wide tile for one more shape costs lavapipe tens of seconds, so there the check
 // runs on one case; the GPU tiles' generator is checked on lavapipe through matmul (linalg.test.ts).
 const onCpu = (await import('../helpers/backends.js').then((m) => m.availableBackends()), webgpuOnCpu());
-const tileNames = onCpu ? ['cpu', 'cpuNarrow', 'cpuThin'] : ['cpu', 'cpuNarrow', 'cpuThin', 'medium', 'wide8', 'large'];
+const tileNames = onCpu ? ['cpu', 'cpuNarrow', 'cpuThin', 'cpuTall', 'cpuTall64']
+  : ['cpu', 'cpuNarrow', 'cpuThin', 'cpuTall', 'cpuTall64', 'medium', 'wide8', 'large'];
 await onEachBackend('conv2d tiles', tileNames.flatMap((tile) => (onCpu ? [0] : [0, 9]).map((i): [string, (t: import('tape').Test) => Promise<void>] =>
   [`${tile} tile: ${cases[i].name}`, async (t) => {
     const { backend } = await import('../../src/runtime.js');

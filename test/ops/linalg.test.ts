@@ -4,6 +4,7 @@
 import { ops, tensor } from '../../src/index.js';
 import { availableBackends, onEachBackend, webgpuOnCpu } from '../helpers/backends.js';
 import { checkOp, type OpCase } from '../helpers/opcheck.js';
+import { relErr } from '../helpers/numeric.js';
 import { matmul, transpose } from '../reference/ref.js';
 
 function mmCase(batch: number[], M: number, K: number, N: number, sharedB: boolean): OpCase {
@@ -52,6 +53,11 @@ const cases: OpCase[] = [
   linearCase(1, 10, 7, true),
   linearCase(3, 25, 13, true),
   linearCase(2, 9, 130, false),
+  // at most 4 rows: the GEMV kernel on CPU adapters (K not a multiple of its unroll, N not of its 4 columns)
+  mmCase([], 4, 37, 66, true),
+  mmCase([], 3, 131, 11, true),
+  mmCase([], 2, 3, 5, true),
+  linearCase(4, 67, 9, true),
 ];
 
 // Every tile the backend may choose on this adapter, forward and backward. The GPU tiles prefetch and take
@@ -59,7 +65,8 @@ const cases: OpCase[] = [
 // generator's prefetching path; a GPU adapter runs every tile (and picks them in every other test).
 await availableBackends();
 const onCpu = webgpuOnCpu();
-const tiles = onCpu ? ['cpu', 'cpuNarrow', 'cpuThin', 'medium'] : ['small', 'cpu', 'cpuNarrow', 'cpuThin', 'medium', 'wide8', 'large'];
+const tiles = onCpu ? ['cpu', 'cpuNarrow', 'cpuThin', 'cpuTall', 'cpuTall64', 'medium']
+  : ['small', 'cpu', 'cpuNarrow', 'cpuThin', 'cpuTall', 'cpuTall64', 'medium', 'wide8', 'large'];
 const gpuOnly = new Set(['medium', 'wide8', 'large']);
 
 await onEachBackend('linalg', [
@@ -92,6 +99,30 @@ await onEachBackend('linalg', [
       if (ctx) ctx.splitOverride = null;
     }
   }]),
+  ['backend matmul epilogues with few rows (bias, accumulate, relu; transposed operands)', async (t) => {
+    const { backend: current } = await import('../../src/runtime.js');
+    const b = current();
+    const next = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1; })();
+    for (const [M, K, N] of [[1, 9, 10], [2, 20, 7], [4, 5, 13]]) {
+      for (const [transA, transB] of [[false, true], [true, false]]) {
+        const A = Float32Array.from({ length: M * K }, next), B = Float32Array.from({ length: K * N }, next);
+        const bias = Float32Array.from({ length: N }, next), prior = Float32Array.from({ length: M * N }, next);
+        const at = tensor(A, transA ? [K, M] : [M, K]), bt = tensor(B, transB ? [N, K] : [K, N]);
+        const biasT = tensor(bias, [N]);
+        const outT = tensor(prior, [M, N]);
+        b.matmul(at.operand, bt.operand, outT.operand, { transA, transB, accumulate: true, bias: biasT.operand, relu: true });
+        const got = await outT.data();
+        const want = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = prior[m * N + n] + bias[n];
+          for (let k = 0; k < K; k++) s += A[transA ? k * M + m : m * K + k] * B[transB ? n * K + k : k * N + n];
+          want[m * N + n] = Math.max(s, 0);
+        }
+        t.ok(relErr(got, want) < 1e-5, `M ${M} K ${K} N ${N} transA ${transA} transB ${transB}: relu(out + A B + bias) (${relErr(got, want).toExponential(1)})`);
+        for (const x of [at, bt, biasT, outT]) x.dispose();
+      }
+    }
+  }],
   ['matmul and linear reject mismatched shapes', (t) => {
     const a = tensor(new Float32Array(6), [2, 3]), b = tensor(new Float32Array(8), [4, 2]);
     t.throws(() => ops.matmul(a, b), /matmul: inner sizes differ: a \[2, 3\] has K = 3, b \[4, 2\] has K = 4/);

@@ -29,7 +29,16 @@ export const tileConfigs: Record<string, TileConfig> = {
   cpu: { BM: 128, BN: 256, BK: 16, RM: 2, RN: 4, prefetch: false },     // 256 threads, 8x16 each: lavapipe
   cpuNarrow: { BM: 64, BN: 128, BK: 16, RM: 2, RN: 2, prefetch: false }, // lavapipe, fewer than 128 rows
   cpuThin: { BM: 16, BN: 256, BK: 16, RM: 1, RN: 1, prefetch: false },   // lavapipe, 16 rows or fewer
+  cpuTall: { BM: 256, BN: 16, BK: 16, RM: 4, RN: 1, prefetch: false },   // lavapipe, 16 columns or fewer
+  cpuTall64: { BM: 128, BN: 64, BK: 16, RM: 2, RN: 2, prefetch: false }, // lavapipe, 64 columns or fewer
 };
+
+/** Whether the generator can load A (BM x BK) and B (BK x BN) tiles whose contiguous axes are aFast and bFast. */
+export function canLoad(t: TileConfig, aFast: 'k' | 'mn', bFast: 'k' | 'mn'): boolean {
+  const threads = (t.BM / (4 * t.RM)) * (t.BN / (4 * t.RN));
+  const ok = (span: number, fast: 'k' | 'mn') => threads % (fast === 'k' ? t.BK : span) === 0 && (span * t.BK) % threads === 0;
+  return ok(t.BM, aFast) && ok(t.BN, bFast);
+}
 
 export function tileKey(t: TileConfig): string {
   return `${t.BM}x${t.BN}x${t.BK}r${t.RM}${t.RN}${t.prefetch === false ? '' : 'p'}${t.bakeShapes === false ? 'u' : ''}`;

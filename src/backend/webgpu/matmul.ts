@@ -4,7 +4,8 @@
 
 import type { Operand } from '../interface.js';
 import type { GpuContext } from './context.js';
-import { gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
+import { canLoad, gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
+import { GEMV_MAX_ROWS, gemv } from './gemv.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 
@@ -18,11 +19,20 @@ const PARAMS = `struct Params {
 
 export interface MatmulOptions { transA: boolean; transB: boolean; accumulate: boolean; bias?: Operand | null; relu?: boolean }
 
-export function pickTile(ctx: GpuContext, M: number, N: number): TileConfig {
-  if (ctx.tileOverride) return ctx.tileOverride;
+/** The tile for an M x N GEMM whose A and B tiles are contiguous along aFast and bFast (a conv's: k and mn). */
+export function pickTile(ctx: GpuContext, M: number, N: number, aFast: 'k' | 'mn' = 'k', bFast: 'k' | 'mn' = 'mn'): TileConfig {
+  // a pinned tile, where it can load this layout
+  if (ctx.tileOverride && canLoad(ctx.tileOverride, aFast, bFast)) return ctx.tileOverride;
   // on lavapipe the biggest thread tiles win: 8x16 outputs per invocation ran 1024^3 at 6.2 GFLOP/s,
   // 4x8 at 1.6 (bench/RESULTS.md)
-  if (ctx.isCpuAdapter) return M >= 128 ? tileConfigs.cpu : M > 16 ? tileConfigs.cpuNarrow : tileConfigs.cpuThin;
+  // A conv's N is its output pixels: VGG's last blocks at small inputs have 16 or 64, where a 256-column tile
+  // would idle 15/16 or 3/4 of its columns; tall tiles fit them (512 -> 512 at 4x4: 200 -> 34 ms forward)
+  if (ctx.isCpuAdapter) {
+    // (cpuTall's 64 threads cannot load a 256-row A tile that is contiguous along m: cpuTall64 then)
+    if (N <= 16 && M > 16 && canLoad(tileConfigs.cpuTall, aFast, bFast)) return tileConfigs.cpuTall;
+    if (N <= 64 && M >= 128) return tileConfigs.cpuTall64;
+    return M >= 128 ? tileConfigs.cpu : M > 16 ? tileConfigs.cpuNarrow : tileConfigs.cpuThin;
+  }
   // From the H100 tile sweep in bench/RESULTS.md: 128x128 tiles for big or tall-and-wide GEMMs (4096^3,
   // VGG's 512-channel layer at 28x28), 64x128 with 8x8 per thread for 64-row ones (VGG's first block),
   // 64x64 otherwise
@@ -76,12 +86,15 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
   const sam = opts.transA ? 1 : K, sak = opts.transA ? M : 1;
   const sbk = opts.transB ? 1 : N, sbn = opts.transB ? K : 1;
   const sab = batchA === 1 ? 0 : M * K, sbb = batchB === 1 ? 0 : K * N;
-  const tile = pickTile(ctx, M, N);
-  const bias = opts.bias ?? null;
   const aFast = sak === 1 ? 'k' : 'mn', bFast = sbn === 1 ? 'mn' : 'k';
+  const tile = pickTile(ctx, M, N, aFast, bFast);
+  const bias = opts.bias ?? null;
   const limit = ctx.maxWindowElements;
 
   const fitsWhole = a.size <= limit && b.size <= limit && out.size <= limit;
+  // a few rows on a CPU adapter: the GEMV kernel (kernels/gemv.wgsl) instead of a mostly idle register tile
+  // (a pinned tile does not change this: the tile is a GEMM's choice)
+  const useGemv = ctx.isCpuAdapter && batch === 1 && M <= GEMV_MAX_ROWS;
   const run = (bi: number | null, m0: number, mc: number, n0: number, nc: number, k0: number, kc: number) => {
     const z = bi === null ? batch : 1;
     const ab = bi === null ? 0 : bi * sab, bb = bi === null ? 0 : bi * sbb, cb = bi === null ? 0 : bi * M * N;
@@ -92,13 +105,17 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
     const accumulate = opts.accumulate || k0 > 0;
     const withBias = bias !== null && k0 === 0;
     const relu = opts.relu === true && k0 + kc >= K;
+    const biasWindow = withBias ? ctx.window(bias!, n0, nc) : null;
+    if (useGemv) {
+      gemv(ctx, { out: cw, a: aw, b: bw, bias: biasWindow }, { M: mc, N: nc, K: kc }, { sam, sak, sbk, sbn }, { accumulate, relu });
+      return;
+    }
     const pipeline = pipelineFor(ctx, tile, aFast, bFast, withBias, accumulate, relu);
     const windows = [cw, aw, bw];
     let biasBase = 0;
-    if (withBias) {
-      const w = ctx.window(bias!, n0, nc);
-      windows.push(w);
-      biasBase = w.base;
+    if (biasWindow) {
+      windows.push(biasWindow);
+      biasBase = biasWindow.base;
     }
     ctx.dispatch(pipeline, windows, [
       mc, nc, kc, 0,
@@ -108,6 +125,10 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
       1, kc, 0, 0,
     ], workgroupsFor(tile, mc, nc, z), 'matmul');
   };
+  if (fitsWhole && useGemv) {
+    run(null, 0, M, 0, N, 0, K);
+    return;
+  }
   if (fitsWhole) {
     const plan = opts.accumulate ? { splits: 1, scratch: null, stride: 0 } : planSplit(ctx, splitCount(ctx, tile, M, N, batch, K), out.size);
     if (plan.scratch) {
