@@ -332,6 +332,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", guarded(env, "memory", Memory));
   exports.Set("threads", guarded(env, "threads", Threads));
   registerOps(env, exports);
+  registerMaxflow(env, exports);
+  registerSegment(env, exports);
   return exports;
 }
 

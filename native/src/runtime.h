@@ -101,5 +101,8 @@ float* optionalOperandArg(const Napi::CallbackInfo& info, size_t i, const char* 
 Napi::Function guarded(Napi::Env env, const char* name, Napi::Value (*f)(const Napi::CallbackInfo&));
 
 void registerOps(Napi::Env env, Napi::Object exports);
+// localisation (host arrays in, results out; synchronous, one core): maxflow.cc and segment.cc
+void registerMaxflow(Napi::Env env, Napi::Object exports);
+void registerSegment(Napi::Env env, Napi::Object exports);
 
 }  // namespace convis
