@@ -1,7 +1,9 @@
 // Matmul with at most 4 rows, out[m, n] = sum_k A[m, k] B[k, n] (+ bias[n], + out, relu): a batch-1 linear
 // layer and its input gradient. A register tile of the GEMM would leave most of its rows idle here, so each
 // invocation owns {{COLS}} consecutive columns for all the rows and walks K once, keeping ROWS x COLS sums in
-// registers. Operands are strided (transposes are free); the K loop is unrolled by 4.
+// registers. Operands are strided (transposes are free); the K loop is unrolled by 4. Where an operand's
+// contiguous axis is 16-byte aligned it is bound as vec4s ({{A_TYPE}} A, {{B_TYPE}} B here): one load of four
+// floats instead of four, which on llvmpipe (every per-lane address a separate load) is most of the cost.
 
 struct Params {
   M: u32, N: u32, K: u32, _p0: u32,
@@ -11,8 +13,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<{{A_TYPE}}>;
+@group(0) @binding(3) var<storage, read> b: array<{{B_TYPE}}>;
 {{BIAS_BINDING}}
 
 const WG = 64u;

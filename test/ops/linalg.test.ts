@@ -58,6 +58,10 @@ const cases: OpCase[] = [
   mmCase([], 3, 131, 11, true),
   mmCase([], 2, 3, 5, true),
   linearCase(4, 67, 9, true),
+  // ... and its vec4 layouts: B contiguous along k (a linear layer's forward) or along n (its input gradient)
+  mmCase([], 2, 16, 12, true),
+  linearCase(1, 64, 12, true),
+  linearCase(2, 32, 20, false),
 ];
 
 // Every tile the backend may choose on this adapter, forward and backward. The GPU tiles prefetch and take
@@ -103,7 +107,7 @@ await onEachBackend('linalg', [
     const { backend: current } = await import('../../src/runtime.js');
     const b = current();
     const next = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1; })();
-    for (const [M, K, N] of [[1, 9, 10], [2, 20, 7], [4, 5, 13]]) {
+    for (const [M, K, N] of [[1, 9, 10], [2, 20, 7], [4, 5, 13], [4, 8, 12], [1, 16, 4]]) {
       for (const [transA, transB] of [[false, true], [true, false]]) {
         const A = Float32Array.from({ length: M * K }, next), B = Float32Array.from({ length: K * N }, next);
         const bias = Float32Array.from({ length: N }, next), prior = Float32Array.from({ length: M * N }, next);

@@ -1,6 +1,9 @@
 // Generator for kernels/gemv.wgsl: a matmul with at most 4 rows (batch-1 linear layers and their input
 // gradient). On CPU adapters the GEMM's smallest register tile still computes 16 rows, 15 of them padding for a
 // batch of one; this kernel gives each invocation 4 columns and every row instead (bench/RESULTS.md).
+//
+// Layouts: B contiguous along k (a linear layer's weight [out, in] as Wᵀ: 'k4') or along n (the weight itself,
+// for the input gradient: 'n4') is read as vec4s when aligned; otherwise ('scalar') one float at a time.
 
 import type { GpuContext, Window } from './context.js';
 import { kernelSource, wgslRelu } from './source.js';
@@ -8,34 +11,59 @@ import { kernelSource, wgslRelu } from './source.js';
 export const GEMV_MAX_ROWS = 4;
 const COLS = 4;
 
-function source(rows: number, bias: boolean, accumulate: boolean, relu: boolean): string {
-  const ms = [...Array(rows).keys()];
+type BMode = 'k4' | 'n4' | 'scalar';
+
+interface Variant { rows: number; aVec: boolean; bMode: BMode; bias: boolean; accumulate: boolean; relu: boolean }
+
+function source(v: Variant): string {
+  const ms = [...Array(v.rows).keys()];
   const js = [...Array(COLS).keys()];
+  const vec = v.bMode !== 'scalar';
   const setup = [
     ...ms.map((m) => `  let arow${m} = P.a_base + min(${m}u, mlast) * P.sam;`),
-    ...js.map((j) => `  let bcol${j} = P.b_base + min(n0 + ${j}u, last) * P.sbn;`),
+    ...(v.bMode === 'n4' ? [] : js.map((j) => `  let bcol${j} = P.b_base + min(n0 + ${j}u, last) * P.sbn;`)),
     ...ms.map((m) => `  var acc${m} = vec4<f32>(0.0);`),
   ].join('\n');
-  // one k: B's row k for the invocation's columns times each row's A[m, k]
-  const step = (k: string, name: string) => [
-    `    let ${name} = vec4<f32>(${js.map((j) => `b[bcol${j} + (${k}) * P.sbk]`).join(', ')});`,
-    ...ms.map((m) => `    acc${m} += a[arow${m} + (${k}) * P.sak] * ${name};`),
+  // four k's at once
+  const aLoad = (m: number) => (v.aVec
+    ? `    let a${m} = a[(arow${m} + k) / 4u];`
+    : `    let a${m} = vec4<f32>(${[0, 1, 2, 3].map((d) => `a[arow${m} + (k + ${d}u) * P.sak]`).join(', ')});`);
+  const step4: string[] = ms.map(aLoad);
+  if (v.bMode === 'k4') {
+    // b{j}: column j's four k's; the sums over k are dot products
+    step4.push(...js.map((j) => `    let b${j} = b[(bcol${j} + k) / 4u];`));
+    step4.push(...ms.map((m) => `    acc${m} += vec4<f32>(${js.map((j) => `dot(a${m}, b${j})`).join(', ')});`));
+  } else if (v.bMode === 'n4') {
+    // b{d}: row k + d's four columns
+    step4.push(...[0, 1, 2, 3].map((d) => `    let b${d} = b[(P.b_base + (k + ${d}u) * P.sbk + n0) / 4u];`));
+    for (const d of [0, 1, 2, 3]) step4.push(...ms.map((m) => `    acc${m} += a${m}[${d}] * b${d};`));
+  } else {
+    for (const d of [0, 1, 2, 3]) {
+      step4.push(`    let b${d} = vec4<f32>(${js.map((j) => `b[bcol${j} + (k + ${d}u) * P.sbk]`).join(', ')});`);
+      step4.push(...ms.map((m) => `    acc${m} += a${m}[${d}] * b${d};`));
+    }
+  }
+  // the K % 4 tail (vec4 layouts require K % 4 == 0)
+  const step1 = vec ? '' : [
+    `    let b0 = vec4<f32>(${js.map((j) => `b[bcol${j} + k * P.sbk]`).join(', ')});`,
+    ...ms.map((m) => `    acc${m} += a[arow${m} + k * P.sak] * b0;`),
   ].join('\n');
-  const step4 = [0, 1, 2, 3].map((d) => step(`k + ${d}u`, `b${d}`)).join('\n');
   const epilogue = ms.map((m) => js.map((j) => {
     const idx = `P.c_base + ${m}u * P.N + n0 + ${j}u`;
     let s = `var v = acc${m}[${j}];`;
-    if (bias) s += ` v += bias[P.bias_base + n0 + ${j}u];`;
-    if (accumulate) s += ` v += out[${idx}];`;
-    if (relu) s += ` v = ${wgslRelu('v')};`;
+    if (v.bias) s += ` v += bias[P.bias_base + n0 + ${j}u];`;
+    if (v.accumulate) s += ` v += out[${idx}];`;
+    if (v.relu) s += ` v = ${wgslRelu('v')};`;
     return `  if (${m}u < P.M && n0 + ${j}u < P.N) { ${s} out[${idx}] = v; }`;
   }).join('\n')).join('\n');
   return kernelSource('gemv.wgsl', {
     COLS,
-    BIAS_BINDING: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
+    A_TYPE: v.aVec ? 'vec4<f32>' : 'f32',
+    B_TYPE: vec ? 'vec4<f32>' : 'f32',
+    BIAS_BINDING: v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
     SETUP: setup,
-    STEP4: step4,
-    STEP1: step('k', 'b0'),
+    STEP4: step4.join('\n'),
+    STEP1: step1,
     EPILOGUE: epilogue,
   });
 }
@@ -47,15 +75,21 @@ function source(rows: number, bias: boolean, accumulate: boolean, relu: boolean)
 export function gemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Window; bias: Window | null },
                      dims: { M: number; N: number; K: number }, strides: { sam: number; sak: number; sbk: number; sbn: number },
                      opts: { accumulate: boolean; relu: boolean }): void {
-  const rows = dims.M <= 1 ? 1 : dims.M <= 2 ? 2 : 4;
-  const bias = windows.bias !== null;
-  const key = `gemv:${rows}:${bias}:${opts.accumulate}:${opts.relu}`;
-  const pipeline = ctx.pipeline(key, () => source(rows, bias, opts.accumulate, opts.relu), 'main');
+  const { M, N, K } = dims;
+  const { sam, sak, sbk, sbn } = strides;
+  const rows = M <= 1 ? 1 : M <= 2 ? 2 : 4;
+  const kAligned = K % 4 === 0;
+  const bMode: BMode = sbk === 1 && kAligned && sbn % 4 === 0 && windows.b.base % 4 === 0 ? 'k4'
+    : sbn === 1 && kAligned && N % 4 === 0 && sbk % 4 === 0 && windows.b.base % 4 === 0 ? 'n4' : 'scalar';
+  const aVec = bMode !== 'scalar' && sak === 1 && (M === 1 || sam % 4 === 0) && windows.a.base % 4 === 0;
+  const v: Variant = { rows, aVec, bMode, bias: windows.bias !== null, accumulate: opts.accumulate, relu: opts.relu };
+  const key = `gemv:${rows}:${aVec}:${bMode}:${v.bias}:${v.accumulate}:${v.relu}`;
+  const pipeline = ctx.pipeline(key, () => source(v), 'main');
   const list = [windows.out, windows.a, windows.b];
   if (windows.bias) list.push(windows.bias);
   ctx.dispatch(pipeline, list, [
-    dims.M, dims.N, dims.K, 0,
+    M, N, K, 0,
     windows.a.base, windows.b.base, windows.out.base, windows.bias?.base ?? 0,
-    strides.sam, strides.sak, strides.sbk, strides.sbn,
-  ], Math.ceil(dims.N / (COLS * 64)), 'gemv');
+    sam, sak, sbk, sbn,
+  ], Math.ceil(N / (COLS * 64)), 'gemv');
 }
