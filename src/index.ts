@@ -31,3 +31,7 @@ export {
   type Colormap, type HeatmapOptions, type ImageFormat, type LoadImageOptions, type MapLike, type Planar,
   type SaveImageOptions,
 } from './image/index.js';
+export {
+  type Box, evaluateLocalisation, type GroundTruth, iou, localise, type Localisation, type LocaliseOptions,
+} from './localise/localise.js';
+export { localisationFigure, saveLocalisationFigure } from './localise/figure.js';
