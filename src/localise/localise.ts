@@ -3,7 +3,8 @@
 //
 //  1. The saliency map M of the class (for each of the top-K classes with topK).
 //  2. Seeds: pixels with M above its fgQuantile quantile (0.95) estimate the foreground colour model, pixels
-//     below its bgQuantile quantile (0.30) the background one (strict inequalities, as the paper words it).
+//     below its bgQuantile quantile (0.30) the background one (strict inequalities, as the paper words it; when
+//     ties at a quantile leave a side empty, the tied pixels join it unless they are the map's other extreme).
 //  3. Colour models: a Gaussian mixture with `components` (5) full-covariance components for each, fitted by EM
 //     (src/localise/gmm.ts) on the RGB values in 0..255.
 //  4. GraphCut (Boykov & Jolly 2001, with GrabCut's energy, Rother et al. 2004): minimise
@@ -80,12 +81,16 @@ const KEYS = ['topK', 'target', 'fgQuantile', 'bgQuantile', 'components', 'emIte
 /** A large finite capacity for hard constraints: above any cut through the pairwise terms. */
 const HARD = 1e12;
 
-/** The q-quantile of the values (linear interpolation between order statistics, numpy's default). */
-export function quantile(values: Float32Array, q: number): number {
-  const sorted = Float32Array.from(values).sort();
+/** The q-quantile of sorted values (linear interpolation between order statistics, numpy's default). */
+export function quantileSorted(sorted: Float32Array, q: number): number {
   const pos = q * (sorted.length - 1);
   const lo = Math.floor(pos), hi = Math.min(lo + 1, sorted.length - 1);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** The q-quantile of the values. */
+export function quantile(values: Float32Array, q: number): number {
+  return quantileSorted(Float32Array.from(values).sort(), q);
 }
 
 interface Problem { width: number; height: number; rgb: Float32Array /* H*W*3 interleaved */; map: Float32Array }
@@ -168,14 +173,22 @@ export function segmentFromSaliency(p: Problem, o: SegmentOptions): Omit<Localis
   const n = width * height;
   const whole = (note: string, seeds: Uint8Array): Omit<Localisation, 'target' | 'score'> =>
     ({ box: { x: 0, y: 0, width, height }, mask: new Uint8Array(n).fill(1), seeds, note });
-  const tFg = quantile(map, o.fgQuantile), tBg = quantile(map, o.bgQuantile);
+  const sorted = Float32Array.from(map).sort();
+  const tFg = quantileSorted(sorted, o.fgQuantile), tBg = quantileSorted(sorted, o.bgQuantile);
+  const lowest = sorted[0], highest = sorted[n - 1];
+  // strictly above / below the quantiles; where ties leave one side empty (a map that is 0 on over 30% of the
+  // image, say), the tied values count too, short of the map's other extreme; a pixel both ways is unused
+  let fgAt = (v: number) => v > tFg, bgAt = (v: number) => v < tBg;
+  if (!(highest > tFg)) fgAt = (v) => v >= tFg && v > lowest;
+  if (!(lowest < tBg)) bgAt = (v) => v <= tBg && v < highest;
   const seeds = new Uint8Array(n);
   let nFg = 0, nBg = 0;
   for (let i = 0; i < n; i++) {
-    if (map[i] > tFg) {
+    const fg = fgAt(map[i]), bg = bgAt(map[i]);
+    if (fg && !bg) {
       seeds[i] = 1;
       nFg++;
-    } else if (map[i] < tBg) {
+    } else if (bg && !fg) {
       seeds[i] = 2;
       nBg++;
     }

@@ -159,6 +159,11 @@ await onEachBackend('localise', [
     t.deepEqual(a.box, box(0, 0, 16, 16), 'constant map: the whole image');
     t.match(a.note ?? '', /no foreground seeds/, `note: ${a.note}`);
     t.equal(a.target, 2, 'the map\'s target');
+    // half the map exactly 0: nothing is strictly below its 30% quantile, so the tied zeros are the background
+    const halfZero = s.map.slice(0, 256).map((v, i) => (i % 16 < 8 ? 0 : v));
+    const [z] = await localise(noModel, img, { saliency: { width: 16, height: 16, data: halfZero, target: 0, score: 0 } });
+    t.doesNotMatch(z.note ?? '', /seeds/, `a map half zeros still has seeds of both kinds (note: ${z.note ?? 'none'})`);
+    t.equal(z.seeds.filter((v, i) => v === 2 && i % 16 < 8).length, 128, 'the zeros are the background seeds');
     const one = tensor([10, 20, 30], [1, 3, 1, 1]);
     const [b] = await localise(noModel, one, { saliency: { width: 1, height: 1, data: Float32Array.of(1), target: 0, score: 0 } });
     t.deepEqual(b.box, box(0, 0, 1, 1), '1x1 image: the whole image');
