@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// The `convis` command: commander wiring around src/cli/commands.ts. Every failure ends with one line
+// `convis <command>: <reason>` on stderr and a non-zero exit code (2 for the commands that are not available
+// yet); set CONVIS_DEBUG=1 to also get the stack trace of an unexpected error. The process exits by itself once
+// the command has closed its backend.
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  BACKENDS, type BackendName, classModelCommand, CliError, COLORMAPS, type CommonOptions, deconvCheckCommand, LATER,
+  localiseCommand, METHODS, notAvailable, PRESETS, saliencyCommand,
+} from './commands.js';
+
+const version = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+// ----------------------------------------------------------------------------- option values
+
+function intValue(min: number) {
+  return (v: string): number => {
+    if (!/^\s*[-+]?\d+\s*$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`It must be an integer >= ${min}.`);
+    return Number(v);
+  };
+}
+
+function numberValue(min: number, exclusive: boolean) {
+  return (v: string): number => {
+    const n = v.trim() === '' ? NaN : Number(v);
+    if (!Number.isFinite(n) || n < min || (exclusive && n === min)) throw new InvalidArgumentError(`It must be a number ${exclusive ? '>' : '>='} ${min}.`);
+    return n;
+  };
+}
+
+function targetValue(v: string): number | 'top1' {
+  if (v === 'top1') return 'top1';
+  if (!/^\s*\d+\s*$/.test(v)) throw new InvalidArgumentError("It must be a class index (an integer >= 0) or 'top1'.");
+  return Number(v);
+}
+
+function cropsValue(v: string): 1 | 10 {
+  if (v.trim() === '1') return 1;
+  if (v.trim() === '10') return 10;
+  throw new InvalidArgumentError('It must be 1 or 10.');
+}
+
+// ----------------------------------------------------------------------------- the program
+
+const oneLine = (s: string) => s.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+
+const EXAMPLES: Record<string, string> = {
+  saliency: 'convis saliency vgg16.onnx cat.jpg dog.jpg --overlay --colormap inferno --out maps',
+  classmodel: 'convis classmodel vgg16.onnx --class 281 --steps 200 --out classes',
+  localise: 'convis localise vgg16.onnx cat.jpg --top-k 5 --out boxes',
+  'deconv-check': 'convis deconv-check vgg16.onnx cat.jpg',
+  train: 'convis train   (not available yet)',
+  eval: 'convis eval   (not available yet)',
+  bench: 'convis bench   (not available yet)',
+  demo: 'convis demo   (not available yet)',
+};
+
+/** The command currently running, for the `convis <command>:` prefix of its failure line. */
+let running = '';
+
+function build(argv: readonly string[]): Command {
+  // an error in a global option names the command it was given to
+  const named = argv.slice(2).find((a) => Object.hasOwn(EXAMPLES, a));
+  const program = new Command('convis');
+  program
+    .description('Ask a trained ConvNet what it sees: the methods of Simonyan, Vedaldi & Zisserman (2013) on an ONNX model.')
+    .version(version, '-V, --version')
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
+    .option('--out <dir>', 'folder to write the results to (created when missing)', '.')
+    .configureHelp({ showGlobalOptions: true })
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`convis${named ? ` ${named}` : ''}: ${oneLine(str)}\n`) })
+    .addHelpText('after', `\nExamples:\n${Object.values(EXAMPLES).map((e) => `  $ ${e}`).join('\n')}\n`)
+    .hook('preAction', (_root, action) => {
+      running = action.name();
+    });
+
+  const sub = (name: string, summary: string, description: string): Command => {
+    const cmd = program.command(name).summary(summary).description(description);
+    cmd.exitOverride()
+      .configureOutput({ outputError: (str, write) => write(`convis ${name}: ${oneLine(str)}\n`) })
+      .addHelpText('after', `\nExample:\n  $ ${EXAMPLES[name]}\n`);
+    return cmd;
+  };
+  const globals = (cmd: Command): Required<Pick<CommonOptions, 'backend' | 'out'>> => {
+    const g = cmd.optsWithGlobals<{ backend: BackendName; out: string }>();
+    return { backend: g.backend, out: g.out };
+  };
+
+  sub('saliency', 'class saliency maps of images (Sect. 3)', 'image-specific class saliency maps (Sect. 3): one heatmap PNG per image, <out>/<name>-saliency.png; prints the target class and its score')
+    .argument('<model>', 'ONNX model (.onnx) whose output is class scores')
+    .argument('<image...>', 'PNG or JPEG images, loaded at the model\'s input size (shorter side scaled, centre crop)')
+    .option('--target <class>', "class index to explain, or 'top1' (the highest-scoring class)", targetValue, 'top1')
+    .option('--crops <n>', '1: the image as is; 10: the paper\'s ten crops of the image rescaled to 256/224 of the input size', cropsValue, 1)
+    .addOption(new Option('--method <rule>', "ReLU's backward rule").choices(METHODS).default('gradient'))
+    .addOption(new Option('--colormap <name>', 'heatmap colours').choices(COLORMAPS).default('gray'))
+    .option('--overlay', 'blend the heatmap over the image', false)
+    .action(async (model: string, images: string[], o: { target: number | 'top1'; crops: 1 | 10; method: typeof METHODS[number]; colormap: typeof COLORMAPS[number]; overlay: boolean }, cmd: Command) => {
+      await saliencyCommand(model, images, { ...globals(cmd), ...o });
+    });
+
+  sub('classmodel', 'class model visualisation (Sect. 2)', 'class model visualisation (Sect. 2): the image maximising a class score, <out>/class-<N>.png')
+    .argument('<model>', 'ONNX model (.onnx) whose output is class scores')
+    .option('--class <n>', 'the class to visualise', intValue(0))
+    .option('--all', 'visualise every class of the model')
+    .option('--steps <n>', 'gradient ascent steps', intValue(1), 200)
+    .option('--lr <x>', 'step size (the gradient is normalised by its RMS) (default: 0.05)', numberValue(0, true))
+    .option('--l2 <x>', 'L2 penalty lambda of eq. 1 (default: 0.001, or 0 with --preset)', numberValue(0, false))
+    .addOption(new Option('--preset <name>', 'regularisers of Yosinski et al. 2015: L2 decay 1e-4, blur sigma 1 every 4 steps').choices(PRESETS))
+    .addHelpText('after', '\nA model with a preprocess gives 0..255 RGB, saved clipped; for one without, the image is saved stretched\nfrom its minimum to its maximum.\n')
+    .action(async (model: string, o: { class?: number; all?: boolean; steps: number; lr?: number; l2?: number; preset?: 'yosinski2015' }, cmd: Command) => {
+      await classModelCommand(model, { ...globals(cmd), ...o });
+    });
+
+  sub('localise', 'weakly supervised localisation boxes (Sect. 3.2)', 'weakly supervised localisation (Sect. 3.2): the Fig. 3 figure per image and class, <out>/<name>-localise.png; prints each box as a JSON line')
+    .argument('<model>', 'ONNX model (.onnx) whose output is class scores')
+    .argument('<image...>', 'PNG or JPEG images, loaded at the model\'s input size (shorter side scaled, centre crop)')
+    .option('--top-k <k>', 'a box for each of the k highest-scoring classes (figures <name>-localise-<rank>.png when k > 1)', intValue(1), 1)
+    .addHelpText('after', '\nBoxes are { x, y, width, height } in the pixels of the model-sized image (imageSize in each line).\n')
+    .action(async (model: string, images: string[], o: { topK: number }, cmd: Command) => {
+      await localiseCommand(model, images, { ...globals(cmd), topK: o.topK });
+    });
+
+  sub('deconv-check', 'check that the DeconvNet equals the gradient (Sect. 4)', 'the DeconvNet equivalence (Sect. 4): compares the DeconvNet to the gradient layer by layer; exit code 1 if a conv, max-pool or linear layer differs')
+    .argument('<model>', 'ONNX model (.onnx) whose output is class scores')
+    .argument('[image]', 'PNG or JPEG image (default: a seeded random image)')
+    .option('--target <class>', 'class whose score is differentiated (default: the top class)', intValue(0))
+    .option('--seed <n>', 'seed of the random image', intValue(0), 0)
+    .action(async (model: string, image: string | undefined, o: { target?: number; seed: number }, cmd: Command) => {
+      await deconvCheckCommand(model, image, { ...globals(cmd), ...o });
+    });
+
+  const later: Record<string, string> = {
+    train: 'train a model (not available yet)',
+    eval: 'evaluate saliency and localisation on a labelled set (not available yet)',
+    bench: 'run the benchmarks (not available yet)',
+    demo: 'run the end-to-end demo (not available yet)',
+  };
+  for (const name of Object.keys(LATER)) {
+    sub(name, later[name], later[name])
+      .argument('[args...]')
+      .allowUnknownOption()
+      .action(() => notAvailable(name));
+  }
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = build(argv);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode; // commander printed its own line (or the help)
+    const where = running ? `convis ${running}` : 'convis';
+    if (e instanceof CliError) {
+      process.stderr.write(`${where}: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    process.stderr.write(`${where}: ${msg}\n`);
+    if (process.env.CONVIS_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+// `convis ... | head`: a reader that went away is not an error worth a stack trace
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
+// the process exits by itself: every command closes its backend before returning
+process.exitCode = await main(process.argv);
