@@ -6,7 +6,7 @@
 // floats instead of four, which on llvmpipe (every per-lane address a separate load) is most of the cost.
 
 struct Params {
-  M: u32, N: u32, K: u32, _p0: u32,
+  M: u32, N: u32, K: u32, scm: u32,     // scm: the output's row stride (N, or the full width of a split)
   a_base: u32, b_base: u32, c_base: u32, bias_base: u32,
   sam: u32, sak: u32, sbk: u32, sbn: u32,
 }

@@ -49,7 +49,7 @@ function source(v: Variant): string {
     ...ms.map((m) => `    acc${m} += a[arow${m} + k * P.sak] * b0;`),
   ].join('\n');
   const epilogue = ms.map((m) => js.map((j) => {
-    const idx = `P.c_base + ${m}u * P.N + n0 + ${j}u`;
+    const idx = `P.c_base + ${m}u * P.scm + n0 + ${j}u`;
     let s = `var v = acc${m}[${j}];`;
     if (v.bias) s += ` v += bias[P.bias_base + n0 + ${j}u];`;
     if (v.accumulate) s += ` v += out[${idx}];`;
@@ -73,10 +73,10 @@ function source(v: Variant): string {
  * epilogue options as the GEMM's `run`).
  */
 export function gemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Window; bias: Window | null },
-                     dims: { M: number; N: number; K: number }, strides: { sam: number; sak: number; sbk: number; sbn: number },
+                     dims: { M: number; N: number; K: number }, strides: { sam: number; sak: number; sbk: number; sbn: number; scm: number },
                      opts: { accumulate: boolean; relu: boolean }): void {
   const { M, N, K } = dims;
-  const { sam, sak, sbk, sbn } = strides;
+  const { sam, sak, sbk, sbn, scm } = strides;
   const rows = M <= 1 ? 1 : M <= 2 ? 2 : 4;
   const kAligned = K % 4 === 0;
   const bMode: BMode = sbk === 1 && kAligned && sbn % 4 === 0 && windows.b.base % 4 === 0 ? 'k4'
@@ -88,7 +88,7 @@ export function gemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Wind
   const list = [windows.out, windows.a, windows.b];
   if (windows.bias) list.push(windows.bias);
   ctx.dispatch(pipeline, list, [
-    M, N, K, 0,
+    M, N, K, scm,
     windows.a.base, windows.b.base, windows.out.base, windows.bias?.base ?? 0,
     sam, sak, sbk, sbn,
   ], Math.ceil(N / (COLS * 64)), 'gemv');

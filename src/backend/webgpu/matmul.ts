@@ -107,7 +107,7 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
     const relu = opts.relu === true && k0 + kc >= K;
     const biasWindow = withBias ? ctx.window(bias!, n0, nc) : null;
     if (useGemv) {
-      gemv(ctx, { out: cw, a: aw, b: bw, bias: biasWindow }, { M: mc, N: nc, K: kc }, { sam, sak, sbk, sbn }, { accumulate, relu });
+      gemv(ctx, { out: cw, a: aw, b: bw, bias: biasWindow }, { M: mc, N: nc, K: kc }, { sam, sak, sbk, sbn, scm: N }, { accumulate, relu });
       return;
     }
     const pipeline = pipelineFor(ctx, tile, aFast, bFast, withBias, accumulate, relu);
