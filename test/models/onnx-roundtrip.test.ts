@@ -210,3 +210,16 @@ for (const backend of backends) {
     await close();
   });
 }
+
+test('loadOnnx opts.preprocess: sets (or replaces) the model\'s preprocessing; a bad one is an Error', async (t) => {
+  const plain = nn.sequential(nn.flatten(1), nn.linear(12, 2), { inputShape: [3, 2, 2], seed: 4 });
+  const bytes = encodeOnnx(plain);
+  t.equal((await loadOnnx(bytes)).preprocess, undefined, 'no metadata: no preprocessing');
+  const pre = { mean: [0.5, 0.25, 0.125], std: [0.5, 0.5, 0.25], channelOrder: 'BGR' as const, scale: 1 as const };
+  t.deepEqual((await loadOnnx(bytes, { preprocess: pre })).preprocess, pre, 'given: set');
+  const withMeta = encodeOnnx(nn.sequential(nn.flatten(1), nn.linear(12, 2), { inputShape: [3, 2, 2], seed: 4, preprocess: { ...pre, channelOrder: 'RGB' } }));
+  t.deepEqual((await loadOnnx(withMeta, { preprocess: pre })).preprocess, pre, 'given: replaces the metadata');
+  await loadOnnx(bytes, { preprocess: { ...pre, scale: 3 as 1 } }).then(
+    () => t.fail('scale 3 accepted'),
+    (e: Error) => t.match(e.message, /^loadOnnx: opts.preprocess .* is not \{ mean: number\[\], std: number\[\] \(non-zero\)/, e.message));
+});

@@ -28,6 +28,11 @@ const { onnx } = onnxProto;
 export interface LoadOnnxOptions {
   /** no notices on stderr (the removed final Softmax, a newer opset) */
   quiet?: boolean;
+  /**
+   * the model's preprocessing (ONNX has no field for it), e.g. models.IMAGENET_TORCHVISION for a torchvision
+   * export; it replaces what the file's convis.preprocess metadata says
+   */
+  preprocess?: Preprocess;
 }
 
 /** The ONNX operators the importer understands (in the default ai.onnx domain). */
@@ -808,18 +813,18 @@ class Importer {
 
 // ------------------------------------------------------------------ the model
 
-function checkPreprocess(json: string): Preprocess {
+function checkPreprocess(json: string, what = 'metadata convis.preprocess'): Preprocess {
   let p: unknown;
   try {
     p = JSON.parse(json);
   } catch (e) {
-    throw new Error(`metadata convis.preprocess is not JSON: ${(e as Error).message}`);
+    throw new Error(`${what} is not JSON: ${(e as Error).message}`);
   }
   const o = p as Partial<Preprocess>;
   const nums = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (!o || typeof o !== 'object' || !nums(o.mean) || !nums(o.std) || o.mean!.length !== o.std!.length ||
       o.std!.some((s) => s === 0) || (o.channelOrder !== 'RGB' && o.channelOrder !== 'BGR') || (o.scale !== 1 && o.scale !== 255)) {
-    throw new Error(`metadata convis.preprocess ${json.slice(0, 200)} is not { mean: number[], std: number[] (non-zero), channelOrder: 'RGB' | 'BGR', scale: 1 | 255 }`);
+    throw new Error(`${what} ${json.slice(0, 200)} is not { mean: number[], std: number[] (non-zero), channelOrder: 'RGB' | 'BGR', scale: 1 | 255 }`);
   }
   return { mean: [...o.mean!], std: [...o.std!], channelOrder: o.channelOrder, scale: o.scale };
 }
@@ -1004,6 +1009,7 @@ async function load(source: unknown, opts: LoadOnnxOptions): Promise<Model> {
     if (p?.key === 'convis.preprocess') preprocess = checkPreprocess(String(p.value ?? ''));
     if (p?.key === 'convis.removedSoftmax' && String(p.value).trim().toLowerCase() === 'true') removedSoftmax = true;
   }
+  if (opts.preprocess !== undefined) preprocess = checkPreprocess(JSON.stringify(opts.preprocess ?? null), 'opts.preprocess');
 
   let result: Model;
   try {
