@@ -35,3 +35,4 @@ export {
   type Box, evaluateLocalisation, type GroundTruth, iou, localise, type Localisation, type LocaliseOptions,
 } from './localise/localise.js';
 export { localisationFigure, saveLocalisationFigure } from './localise/figure.js';
+export { Adam, type AdamOptions, SGD, type SgdOptions } from './train/optim.js';
