@@ -51,3 +51,25 @@ export function seconds(name: string, v: string): number {
   if (!(s >= 0)) throw new Error(`${name}: expected seconds >= 0, got ${JSON.stringify(v)}`);
   return s;
 }
+
+/**
+ * A benchmark's command line: `--help` prints the usage (exit code 0), a bad option prints the reason and the
+ * usage (exit code 1); otherwise the parsed options.
+ */
+export function parseArgs<T>(bench: string, argv: readonly string[], usage: string, parse: (argv: readonly string[]) => T): T | number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    return 0;
+  }
+  try {
+    return parse(argv);
+  } catch (e) {
+    console.error(`bench ${bench}: ${(e as Error).message}\n\n${usage}`);
+    return 1;
+  }
+}
+
+/** The environment variables that change what a benchmark measures, as `NAME=value` words for its rerun command. */
+export function measuredEnv(names: readonly string[] = ['CONVIS_THREADS', 'CONVIS_GEMM_TILE']): string[] {
+  return names.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
+}

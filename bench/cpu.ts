@@ -13,7 +13,7 @@ import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from '
 import { prepareCase, type PreparedCase } from './operands.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
 import { median } from './timing.js';
-import { eachFlag, int, list, rerunCommand, shellQuote } from './cli.js';
+import { eachFlag, int, list, measuredEnv, parseArgs, rerunCommand } from './cli.js';
 
 const ALL_KINDS: readonly CaseKind[] = ['matmul', 'conv2d', 'conv2dBackwardInput'];
 const DEFAULT_SIZES = [1024, 2048];
@@ -170,17 +170,8 @@ function lavapipeReference(path: string, cpu: string): Reference | null {
 
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  let o: Options;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    console.error(`bench cpu: ${(e as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
+  const o = parseArgs('cpu', argv, USAGE, parseOptions);
+  if (typeof o === 'number') return o;
   const cases = buildCases(o);
   if (cases.length === 0) {
     console.error('bench cpu: no case left after --sizes / --shapes / --ops');
@@ -188,7 +179,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // the command that measures the same again: where the results were written to is left out
   const envThreads = process.env.CONVIS_THREADS;
-  const command = rerunCommand('cpu', argv, envThreads ? [`CONVIS_THREADS=${shellQuote(envThreads)}`] : []);
+  const command = rerunCommand('cpu', argv, measuredEnv(['CONVIS_THREADS']));
   const load = new LoadProbe();
   load.start();
   const started = new Date();

@@ -13,7 +13,7 @@ import { pickTile } from '../src/backend/webgpu/matmul.js';
 import { backend, close, init } from '../src/runtime.js';
 import { type BenchCase, convCase, matmulCase, shapeMatches, vggShapes } from './cases.js';
 import { type Options, parseOptions, USAGE } from './kernel-options.js';
-import { rerunCommand } from './cli.js';
+import { parseArgs, rerunCommand } from './cli.js';
 import { prepareCase } from './operands.js';
 import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { type PeerJob, type PeerResult, type PeerRow, RESULT_TAG } from './peer-protocol.js';
@@ -140,17 +140,8 @@ async function runTfjs(job: PeerJob): Promise<PeerResult | null> {
 
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  let o: Options;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    console.error(`bench kernels: ${(e as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
+  const o = parseArgs('kernels', argv, USAGE, parseOptions);
+  if (typeof o === 'number') return o;
   const command = rerunCommand('kernels', argv);
   const load = new LoadProbe();
   load.start();

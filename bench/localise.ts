@@ -25,7 +25,7 @@ import { backend, close, init } from '../src/runtime.js';
 import { rng, tensor } from '../src/tensor/create.js';
 import { keep, type Tensor } from '../src/tensor/tensor.js';
 import type { SaliencyMap } from '../src/vis/saliency.js';
-import { eachFlag, int, rerunCommand, shellQuote } from './cli.js';
+import { eachFlag, int, measuredEnv, parseArgs, rerunCommand } from './cli.js';
 import { cpuModel, describeLoad, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { fmtMs, markdownTable, textTable, updateSection } from './report.js';
 import { type CallBudget, median, type Timing, timeCalls } from './timing.js';
@@ -464,21 +464,12 @@ const noModel = null as unknown as Model;
 type Located = Awaited<ReturnType<typeof localise>>[number];
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  let o: Options;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    console.error(`bench localise: ${(e as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
+  const o = parseArgs('localise', argv, USAGE, parseOptions);
+  if (typeof o === 'number') return o;
   // before the addon's thread pool starts: the cpu backend holding the image gets one thread
   const threadsSet = process.env.CONVIS_THREADS !== undefined;
   if (!threadsSet) process.env.CONVIS_THREADS = '1';
-  const env = ['CONVIS_THREADS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
+  const env = measuredEnv(['CONVIS_THREADS']);
   const command = rerunCommand('localise', argv, env);
   const load = new LoadProbe();
   load.start();

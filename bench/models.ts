@@ -18,7 +18,7 @@ import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
 import { cpuModel, describeLoad, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
 import { attempt, describeTiming, relErr, type Timing, timeCalls } from './timing.js';
-import { eachFlag, int, list, oneOf, rerunCommand, seconds, shellQuote } from './cli.js';
+import { eachFlag, int, list, measuredEnv, oneOf, parseArgs, rerunCommand, seconds } from './cli.js';
 
 type BackendName = 'webgpu' | 'cpu';
 type ModelName = 'vgg16' | 'alexnet' | 'simonyan2013';
@@ -170,18 +170,9 @@ interface Row {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  let o: Options;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    console.error(`bench models: ${(e as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
-  const env = ['CONVIS_THREADS', 'CONVIS_GEMM_TILE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
+  const o = parseArgs('models', argv, USAGE, parseOptions);
+  if (typeof o === 'number') return o;
+  const env = measuredEnv();
   const command = rerunCommand('models', argv, env);
   const load = new LoadProbe();
   load.start();

@@ -28,7 +28,7 @@ import { rng, tensor } from '../src/tensor/create.js';
 import { keep } from '../src/tensor/tensor.js';
 import { preprocessAffine } from '../src/vis/common.js';
 import { saliency } from '../src/vis/saliency.js';
-import { eachFlag, int, list, oneOf, rerunCommand, seconds, shellQuote } from './cli.js';
+import { eachFlag, int, list, measuredEnv, oneOf, parseArgs, rerunCommand, seconds } from './cli.js';
 import { cpuModel, describeLoad, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { RESULT_TAG } from './peer-protocol.js';
 import { fmtMs, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
@@ -544,18 +544,9 @@ interface Check {
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === '--tfjs-peer') return peerMain(argv[1]);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  let o: Options;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    console.error(`bench saliency: ${(e as Error).message}\n\n${USAGE}`);
-    return 1;
-  }
-  const env = ['CONVIS_THREADS', 'CONVIS_GEMM_TILE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
+  const o = parseArgs('saliency', argv, USAGE, parseOptions);
+  if (typeof o === 'number') return o;
+  const env = measuredEnv();
   const command = rerunCommand('saliency', argv, env);
   const load = new LoadProbe();
   load.start();
