@@ -70,6 +70,6 @@ export function parseArgs<T>(bench: string, argv: readonly string[], usage: stri
 }
 
 /** The environment variables that change what a benchmark measures, as `NAME=value` words for its rerun command. */
-export function measuredEnv(names: readonly string[] = ['CONVIS_THREADS', 'CONVIS_GEMM_TILE']): string[] {
+export function measuredEnv(names: readonly string[] = ['CONVIS_THREADS', 'CONVIS_GEMM_TILE', 'CONVIS_CONV']): string[] {
   return names.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
 }

@@ -22,6 +22,10 @@ const benchmarks: Record<string, { summary: string; load: () => Promise<Benchmar
     summary: 'saliency(model, images, { target }) end to end on VGG16, webgpu and cpu, beside TF.js WebGPU (tf.grad)',
     load: () => import('./saliency.js'),
   },
+  profile: {
+    summary: 'one VGG16 saliency call dispatch by dispatch (timestamp queries): GPU ms and TFLOP/s per conv layer and per kind',
+    load: () => import('./profile.js'),
+  },
   localise: {
     summary: 'weakly supervised localisation without the network at 224 (max-flow, GMM fits, localise) on one core; mask IoU vs thresholding',
     load: () => import('./localise.js'),

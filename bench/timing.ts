@@ -39,15 +39,23 @@ export interface CallBudget {
   runs: number;
   /** stop the timed calls once they took this many seconds, after at least one; 0: always `runs` */
   budgetS: number;
+  /**
+   * keep warming up (after the `warmup` calls) until this many seconds have passed: a GPU raises its clock only
+   * under sustained load (an H100 sat at 345-570 MHz through a series of 30 ms calls and reached 1980 MHz about
+   * 0.4 s into continuous work: bench/RESULTS.md), so a case timed from a cold start measures the clock ramp
+   */
+  warmupS?: number;
 }
 
 /**
- * Wall time of `call` (which ends with a read-back, so the device has finished): `warmup` untimed calls, then up to
+ * Wall time of `call` (which ends with a read-back, so the device has finished): `warmup` untimed calls (and more
+ * until `warmupS` seconds have passed), then up to
  * `runs` timed ones, stopping early once the timed ones took `budgetS` seconds (always at least one).
  */
 export async function timeCalls(call: () => Promise<void>, o: CallBudget): Promise<Timing> {
   let firstMs = NaN;
-  for (let i = 0; i < o.warmup; i++) {
+  const start = performance.now();
+  for (let i = 0; i < o.warmup || performance.now() - start < (o.warmupS ?? 0) * 1000; i++) {
     const t0 = performance.now();
     await call();
     if (i === 0) firstMs = performance.now() - t0;

@@ -132,3 +132,56 @@ await onEachBackend('conv2d fused ReLU', [
     }
   }],
 ]);
+
+// Winograd F(2x2, 3x3) (src/backend/webgpu/winograd.ts) for 3x3 stride-1 layers, forward and backward-input,
+// forced on every WebGPU adapter (it is off by default), and the direct implicit GEMM on the same cases: both
+// against the float64 reference.
+const winogradCases: Case[] = [
+  { name: '16->20 channels, batch 2, 8x8, pad 1', g: { N: 2, C: 16, H: 8, W: 8, O: 20, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '17->16, odd 7x9 map (a half tile at the edges), pad 1', g: { N: 1, C: 17, H: 7, W: 9, O: 16, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: '16->18, no padding, 6x5', g: { N: 1, C: 16, H: 6, W: 5, O: 18, KH: 3, KW: 3, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '16->16, padding 2, 5x6', g: { N: 1, C: 16, H: 5, W: 6, O: 16, KH: 3, KW: 3, sh: 1, sw: 1, pt: 2, pl: 2, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '20->16, asymmetric padding [1, 2, 0, 1]', g: { N: 1, C: 20, H: 6, W: 7, O: 16, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 2, pb: 0, pr: 1, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: '3->16, 1x1 map', g: { N: 2, C: 3, H: 1, W: 1, O: 16, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+];
+
+type ConvCtx = { convAlgorithm: 'direct' | 'winograd' | null; timestampWrites: ((label: string) => undefined) | null };
+async function withAlgorithm<T>(alg: 'direct' | 'winograd', body: (labels: string[]) => Promise<T>): Promise<T | null> {
+  const { backend } = await import('../../src/runtime.js');
+  const ctx = (backend() as unknown as { ctx?: ConvCtx }).ctx;
+  if (!ctx) return null;
+  const labels: string[] = [];
+  ctx.convAlgorithm = alg;
+  ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
+  try {
+    return await body(labels);
+  } finally {
+    ctx.convAlgorithm = null;
+    ctx.timestampWrites = null;
+  }
+}
+
+await onEachBackend('conv2d Winograd', winogradCases.flatMap((c, i) => (['winograd', 'direct'] as const).map(
+  (alg): [string, (t: import('tape').Test) => Promise<void>] => [`${alg}: ${c.name}`, async (t) => {
+    const ran = await withAlgorithm(alg, async (labels) => {
+      await checkOp(t, opCase(c), 90 + i);
+      const transforms = labels.filter((l) => l === 'winograd:input').length;
+      // one forward and one backward-input, each through the transforms or neither; with at most 4 input
+      // channels backward-input keeps its narrow kernel
+      const want = alg === 'direct' ? 0 : c.g.C <= 4 ? 1 : 2;
+      t.equal(transforms, want, `${want} of the 2 passes went through the Winograd transforms`);
+      return true;
+    });
+    if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
+  }])));
+
+await onEachBackend('conv2d Winograd fused ReLU', [
+  ['Winograd with fuseRelu equals relu(conv2d)', async (t) => {
+    const { randn } = await import('../../src/index.js');
+    const x = randn([2, 16, 6, 7], { seed: 15 }), w = randn([18, 16, 3, 3], { seed: 16 }), b = randn([18], { seed: 17 });
+    const want = Array.from(await ops.relu(ops.conv2d(x, w, b, { padding: 1 })).data());
+    const got = await withAlgorithm('winograd', () => ops.conv2d(x, w, b, { padding: 1, fuseRelu: true }).data());
+    if (got === null) return t.pass('the convolution algorithm is a WebGPU matter');
+    t.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * (1 + Math.abs(want[i]))), 'relu(conv + bias) in the output transform');
+  }],
+]);

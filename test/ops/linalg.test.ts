@@ -107,14 +107,29 @@ await onEachBackend('linalg', [
     const { backend: current } = await import('../../src/runtime.js');
     const b = current();
     const next = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1; })();
-    for (const [M, K, N] of [[1, 9, 10], [2, 20, 7], [4, 5, 13], [4, 8, 12], [1, 16, 4]]) {
-      for (const [transA, transB] of [[false, true], [true, false]]) {
+    // on webgpu both GEMV kernels, whatever the adapter would pick: the lanes kernel (CPU adapters) and the
+    // workgroup kernel (GPUs; its two vec4 modes, K spread over up to 256 invocations, partial last groups)
+    const ctx = (b as unknown as { ctx?: { gemvKernel: 'lanes' | 'workgroup' | null; timestampWrites: ((label: string) => undefined) | null } }).ctx;
+    const kinds = ctx ? (['lanes', 'workgroup'] as const) : [null];
+    const shapes = [[1, 9, 10], [2, 20, 7], [4, 5, 13], [4, 8, 12], [1, 16, 4], [1, 2052, 70], [3, 300, 132], [4, 1028, 68], [2, 64, 4]];
+    for (const kind of kinds) for (const [M, K, N] of shapes) {
+      if (ctx) ctx.gemvKernel = kind;
+      for (const [transA, transB] of [[false, true], [true, false], [false, false]]) {
         const A = Float32Array.from({ length: M * K }, next), B = Float32Array.from({ length: K * N }, next);
         const bias = Float32Array.from({ length: N }, next), prior = Float32Array.from({ length: M * N }, next);
         const at = tensor(A, transA ? [K, M] : [M, K]), bt = tensor(B, transB ? [N, K] : [K, N]);
         const biasT = tensor(bias, [N]);
         const outT = tensor(prior, [M, N]);
+        const labels: string[] = [];
+        if (ctx) ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
         b.matmul(at.operand, bt.operand, outT.operand, { transA, transB, accumulate: true, bias: biasT.operand, relu: true });
+        if (ctx) ctx.timestampWrites = null;
+        if (kind === 'workgroup') {
+          // its vec4 modes: B contiguous along k with A along k ('k'), or B contiguous along n ('n'); else the GEMM
+          const mode = !transA && transB && K % 4 === 0 ? 'k' : !transB && N % 4 === 0 ? 'n' : null;
+          const used = labels.find((l) => l.startsWith('gemv '))?.match(/tile=wg-(\w)/)?.[1] ?? null;
+          t.equal(used, mode, `M ${M} K ${K} N ${N} transA ${transA} transB ${transB}: workgroup GEMV mode ${mode ?? 'none (the GEMM)'}`);
+        }
         const got = await outT.data();
         const want = new Float64Array(M * N);
         for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
@@ -122,10 +137,12 @@ await onEachBackend('linalg', [
           for (let k = 0; k < K; k++) s += A[transA ? k * M + m : m * K + k] * B[transB ? n * K + k : k * N + n];
           want[m * N + n] = Math.max(s, 0);
         }
-        t.ok(relErr(got, want) < 1e-5, `M ${M} K ${K} N ${N} transA ${transA} transB ${transB}: relu(out + A B + bias) (${relErr(got, want).toExponential(1)})`);
+        t.ok(relErr(got, want) < 1e-5, `${kind ? `${kind} GEMV, ` : ''}M ${M} K ${K} N ${N} transA ${transA} transB ${transB}: ` +
+          `relu(out + A B + bias) (${relErr(got, want).toExponential(1)})`);
         for (const x of [at, bt, biasT, outT]) x.dispose();
       }
     }
+    if (ctx) ctx.gemvKernel = null;
   }],
   ['matmul and linear reject mismatched shapes', (t) => {
     const a = tensor(new Float32Array(6), [2, 3]), b = tensor(new Float32Array(8), [4, 2]);

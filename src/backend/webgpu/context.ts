@@ -21,6 +21,12 @@ export type UniformField = number | { u: number } | { i: number } | { f: number 
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
 const DISPATCHES_PER_SUBMIT = 64;
+/**
+ * On a GPU, the first submit after the device went idle (a sync or a read-back) comes after this many dispatches,
+ * and each later one after twice as many as the one before, up to DISPATCHES_PER_SUBMIT: the GPU starts on a
+ * call's first layers while the host still records the rest, instead of idling until 64 are recorded.
+ */
+const FIRST_SUBMIT = 4;
 
 export class GpuContext {
   readonly maxBindingBytes: number;
@@ -33,12 +39,16 @@ export class GpuContext {
   private pooledBytes = 0;
   private liveStorages = 0;
   private liveBytes = 0;
-  private readonly poolBudgetBytes: number;
+  /** the most bytes live at once so far: the pool may keep that much (see releaseStorage) */
+  private peakLiveBytes = 0;
+  private readonly poolFloorBytes = 2 ** 30;
 
   private pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
+  /** dispatches recorded before the next submit (see FIRST_SUBMIT) */
+  private submitEvery = DISPATCHES_PER_SUBMIT;
   private uniformBuffer: GPUBuffer;
   private uniformStage = new ArrayBuffer(UNIFORM_ARENA_BYTES);
   private uniformUsed = 0;
@@ -51,11 +61,16 @@ export class GpuContext {
   tileOverride: TileConfig | null = null;
   /** forces the split-K factor of GEMMs that may split (tests of the split path on any adapter) */
   splitOverride: number | null = null;
+  /** forces how 3x3 stride-1 convolutions run: 'direct' (implicit GEMM) or 'winograd' where it applies; tests */
+  convAlgorithm: 'direct' | 'winograd' | null = null;
+  /** forces the GEMV kernel of matmuls with at most 4 rows: 'lanes' (gemv.wgsl) or 'workgroup' (gemv_wg.wgsl); tests */
+  gemvKernel: 'lanes' | 'workgroup' | null = null;
   /** a pass-level hook for timestamp queries (bench/profile) */
   timestampWrites: ((label: string) => GPUComputePassTimestampWrites | undefined) | null = null;
 
   constructor(readonly device: GPUDevice, readonly adapterName: string, adapterType: string, bindingLimit?: number) {
     this.isCpuAdapter = adapterType === 'cpu' || /llvmpipe|lavapipe|swiftshader/i.test(adapterName);
+    this.wentIdle();
     // CONVIS_GEMM_TILE pins one tile for every GEMM: the test runner picks the one lavapipe compiles fastest
     const pinned = process.env.CONVIS_GEMM_TILE;
     if (pinned) {
@@ -63,13 +78,18 @@ export class GpuContext {
       if (!t) throw new Error(`CONVIS_GEMM_TILE=${pinned} is not a tile; use one of ${Object.keys(tileConfigs).join(', ')}`);
       this.tileOverride = t;
     }
+    // CONVIS_CONV pins the algorithm of 3x3 stride-1 convolutions (benchmarks compare them)
+    const conv = process.env.CONVIS_CONV;
+    if (conv) {
+      if (conv !== 'direct' && conv !== 'winograd') throw new Error(`CONVIS_CONV=${conv}: use direct or winograd`);
+      this.convAlgorithm = conv;
+    }
     const l = device.limits;
     this.maxBindingBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize, bindingLimit ?? Infinity);
     this.storageAlign = l.minStorageBufferOffsetAlignment;
     this.uniformAlign = Math.max(l.minUniformBufferOffsetAlignment, 16);
     this.maxWorkgroups = l.maxComputeWorkgroupsPerDimension;
     this.features = new Set([...device.features] as string[]);
-    this.poolBudgetBytes = 2 ** 30;
     this.uniformBuffer = device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: Usage.UNIFORM | Usage.COPY_DST });
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
@@ -121,6 +141,7 @@ export class GpuContext {
     }
     this.liveStorages++;
     this.liveBytes += bytes;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return new GpuStorage(buffer, elements, bytes);
   }
 
@@ -128,7 +149,11 @@ export class GpuContext {
     this.liveStorages--;
     this.liveBytes -= s.bytes;
     if (this.destroyed) return;
-    if (this.pooledBytes + s.bytes > this.poolBudgetBytes) {
+    // The pool keeps up to the peak working set (at least 1 GiB), as a caching allocator does: a repeated call
+    // (saliency over a dataset, a class-model step) then allocates nothing. With a fixed 1 GiB, VGG16 at batch 32
+    // (400 MB activations) destroyed and re-created its buffers every call: 251 ms a call against 103 ms of
+    // GPU work on an H100 (bench/RESULTS.md, profile).
+    if (this.pooledBytes + s.bytes > Math.max(this.poolFloorBytes, this.peakLiveBytes)) {
       // the buffer may still be read by encoded work: submit that work before destroying it
       this.flush();
       s.buffer.destroy();
@@ -166,6 +191,7 @@ export class GpuContext {
       await staging.mapAsync(MAP_READ_MODE);
       out.set(new Float32Array(staging.getMappedRange(0, bytes)));
       staging.unmap();
+      this.wentIdle();
     } catch (e) {
       this.check();
       throw new Error(`webgpu download: reading back ${bytes} bytes failed: ${(e as Error).message}`);
@@ -267,7 +293,10 @@ export class GpuContext {
     this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
     if (ts) this.endPass();
-    if (++this.pending >= DISPATCHES_PER_SUBMIT) this.flush();
+    if (++this.pending >= this.submitEvery) {
+      this.flush();
+      this.submitEvery = Math.min(2 * this.submitEvery, DISPATCHES_PER_SUBMIT);
+    }
   }
 
   /** Runs `record` with the raw encoder (outside any compute pass): copies, query resolves. */
@@ -297,7 +326,13 @@ export class GpuContext {
     this.check();
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    this.wentIdle();
     this.check();
+  }
+
+  /** Everything submitted so far has run (a CPU adapter keeps its steady submit size; see FIRST_SUBMIT). */
+  private wentIdle(): void {
+    if (!this.isCpuAdapter) this.submitEvery = FIRST_SUBMIT;
   }
 
   async destroy(): Promise<void> {

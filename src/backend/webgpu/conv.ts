@@ -9,10 +9,11 @@
 
 import type { Conv2dParams, Operand } from '../interface.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
-import { gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
+import { gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
+import { useWinograd, winogradConv, type WinogradShape, winogradShapeFits } from './winograd.js';
 
 // The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
 // or, for tiles with `bakeShapes: false`, read from the uniform block so one pipeline serves every shape.
@@ -87,6 +88,13 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
                        out: Operand, fuseRelu = false): void {
   const g = geometry(x, w, out);
   if (out.size === 0) return;
+  if (winogradShapeFits(p, g.KH, g.KW)) {
+    const s: WinogradShape = { batch: g.batch, cin: g.C, cout: g.O, h: g.H, w: g.W, oh: g.OH, ow: g.OW, padTop: p.padTop, padLeft: p.padLeft };
+    if (useWinograd(ctx, s)) {
+      winogradConv(ctx, s, x, w, bias, out, { flip: false, relu: fuseRelu });
+      return;
+    }
+  }
   const og = g.O / p.groups;
   const M = og, K = (g.C / p.groups) * g.KH * g.KW;
   const tile = pickTile(ctx, M, g.OH * g.OW * g.batch);
@@ -107,7 +115,7 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
     const N = nb * g.OH * g.OW;
     ctx.dispatch(pipeline, bw ? [ow, ww, xw, bw] : [ow, ww, xw],
       [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0, plan.splits, kSlice, plan.stride, 0, ...geometryValues(g, p)],
-      workgroupsFor(tile, M, N, p.groups * plan.splits), 'conv2d');
+      workgroupsFor(tile, M, N, p.groups * plan.splits), gemmLabel(ctx, `conv2d ${g.KH}x${g.KW}`, M, N, K, p.groups, tile, plan.splits));
   }
   finishSplit(ctx, plan, out, bias, g.OH * g.OW, g.O, fuseRelu);
 }
@@ -179,7 +187,8 @@ function conv2dBackwardInputNarrow(ctx: GpuContext, g: Geometry, gy: Operand, w:
       planes, p.groups, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.C / p.groups, g.O / p.groups,
       { i: p.strideH }, { i: p.strideW }, { i: p.padTop }, { i: p.padLeft }, { i: p.dilationH }, { i: p.dilationW },
       xw.base, ww.base, gw.base, 0,
-    ], Math.ceil((planes * chunks) / 64), 'conv2dBackwardInput');
+    ], Math.ceil((planes * chunks) / 64), gemmLabel(ctx, `conv2dBackwardInput ${g.KH}x${g.KW}`, g.C / p.groups, nb * g.H * g.W,
+      (g.O / p.groups) * g.KH * g.KW, p.groups, `narrow${PX}`));
   }
 }
 
@@ -189,6 +198,16 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
   if (usesNarrowBackwardInput(g.C, p.groups)) {
     conv2dBackwardInputNarrow(ctx, g, gy, w, p, dx);
     return;
+  }
+  if (winogradShapeFits(p, g.KH, g.KW)) {
+    // the gradient convolved with the turned, transposed kernels, padded by 2 - pad (winograd.ts)
+    const s: WinogradShape = {
+      batch: g.batch, cin: g.O, cout: g.C, h: g.OH, w: g.OW, oh: g.H, ow: g.W, padTop: 2 - p.padTop, padLeft: 2 - p.padLeft,
+    };
+    if (useWinograd(ctx, s)) {
+      winogradConv(ctx, s, gy, w, null, dx, { flip: true, relu: false });
+      return;
+    }
   }
   const M = g.C / p.groups, K = (g.O / p.groups) * g.KH * g.KW;
   const tile = pickTile(ctx, M, g.H * g.W * g.batch);
@@ -232,7 +251,7 @@ fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
     const xw = plan.scratch ? gemmOutput(ctx, plan, dx) : ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const N = nb * g.H * g.W;
     ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0, plan.splits, kSlice, plan.stride, 0, ...geometryValues(g, p)],
-      workgroupsFor(tile, M, N, p.groups * plan.splits), 'conv2dBackwardInput');
+      workgroupsFor(tile, M, N, p.groups * plan.splits), gemmLabel(ctx, `conv2dBackwardInput ${g.KH}x${g.KW}`, M, N, K, p.groups, tile, plan.splits));
   }
   finishSplit(ctx, plan, dx, null, 1, 1, false);
 }
@@ -279,6 +298,6 @@ fn load_x(t: Tap, k: u32, grp: u32) -> f32 {
     const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const K = nb * g.OH * g.OW;
     ctx.dispatch(pipeline, [outW, gw, xw], [M, N, K, n0 > 0 ? 1 : 0, xw.base, gw.base, outW.base, 0, 1, K, 0, 0, ...geometryValues(g, p)],
-      workgroupsFor(tile, M, N, p.groups), 'conv2dBackwardWeight');
+      workgroupsFor(tile, M, N, p.groups), gemmLabel(ctx, `conv2dBackwardWeight ${g.KH}x${g.KW}`, M, N, K, p.groups, tile));
   }
 }

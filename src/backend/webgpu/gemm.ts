@@ -40,6 +40,17 @@ export function canLoad(t: TileConfig, aFast: 'k' | 'mn', bFast: 'k' | 'mn'): bo
   return ok(t.BM, aFast) && ok(t.BN, bFast);
 }
 
+/**
+ * A GEMM dispatch's label: its kind alone, or, while a profiler listens (GpuContext.timestampWrites is set, as in
+ * `npm run bench -- profile`), the kind with the problem's M, N, K, batch, split count and tile, which the profile
+ * reads its FLOP count from.
+ */
+export function gemmLabel(ctx: { timestampWrites: unknown }, kind: string, M: number, N: number, K: number, batch: number,
+                          tile: TileConfig | string, splits = 1): string {
+  if (!ctx.timestampWrites) return kind;
+  return `${kind} M=${M} N=${N} K=${K} batch=${batch} splits=${splits} tile=${typeof tile === 'string' ? tile : tileKey(tile)}`;
+}
+
 export function tileKey(t: TileConfig): string {
   return `${t.BM}x${t.BN}x${t.BK}r${t.RM}${t.RN}${t.prefetch === false ? '' : 'p'}${t.bakeShapes === false ? 'u' : ''}`;
 }

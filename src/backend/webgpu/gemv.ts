@@ -5,6 +5,7 @@
 // Layouts: B contiguous along k (a linear layer's weight [out, in] as Wᵀ: 'k4') or along n (the weight itself,
 // for the input gradient: 'n4') is read as vec4s when aligned; otherwise ('scalar') one float at a time.
 
+import { gemmLabel } from './gemm.js';
 import type { GpuContext, Window } from './context.js';
 import { kernelSource, wgslRelu } from './source.js';
 
@@ -91,5 +92,98 @@ export function gemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Wind
     M, N, K, scm,
     windows.a.base, windows.b.base, windows.out.base, windows.bias?.base ?? 0,
     sam, sak, sbk, sbn,
-  ], Math.ceil(N / (COLS * 64)), 'gemv');
+  ], Math.ceil(N / (COLS * 64)), gemmLabel(ctx, 'gemv', M, N, K, 1, `${rows}${aVec ? 'v' : ''}${bMode}`));
+}
+
+// ---------------------------------------------------------------- GPU adapters
+
+/** Invocations along n in mode 'n' (each 4 columns): 64 columns per workgroup, 16 invocations along k. */
+const WG_TN = 16;
+
+interface WgVariant { rows: number; mode: 'k' | 'n'; bias: boolean; accumulate: boolean; relu: boolean }
+
+function wgSource(v: WgVariant): string {
+  const ms = [...Array(v.rows).keys()];
+  const tn = v.mode === 'k' ? 1 : WG_TN;
+  const setup: string[] = ms.map((m) => `  var acc${m} = vec4<f32>(0.0);`);
+  let loop: string;
+  if (v.mode === 'k') {
+    // columns past N read the last column again; they are not stored
+    setup.push(...[0, 1, 2, 3].map((j) => `  let bcol${j} = (P.b_base + min(n0 + ${j}u, P.N - 1u) * P.sbn) / 4u;`));
+    setup.push(...ms.map((m) => `  let arow${m} = (P.a_base + min(${m}u, mlast) * P.sam) / 4u;`));
+    loop = [
+      '  for (var k4 = tk; k4 < P.K / 4u; k4 += TK) {',
+      ...ms.map((m) => `    let a${m} = a[arow${m} + k4];`),
+      ...[0, 1, 2, 3].map((j) => `    let b${j} = b[bcol${j} + k4];`),
+      ...ms.map((m) => `    acc${m} += vec4<f32>(dot(a${m}, b0), dot(a${m}, b1), dot(a${m}, b2), dot(a${m}, b3));`),
+      '  }',
+    ].join('\n');
+  } else {
+    // columns past N read the last four again; they are not stored
+    setup.push(`  let col4 = (P.b_base + min(n0, P.N - 4u)) / 4u;`);
+    setup.push(...ms.map((m) => `  let arow${m} = P.a_base + min(${m}u, mlast) * P.sam;`));
+    loop = [
+      '  for (var k = tk; k < P.K; k += TK) {',
+      '    let bk = b[col4 + k * (P.sbk / 4u)];',
+      ...ms.map((m) => `    acc${m} += a[arow${m} + k * P.sak] * bk;`),
+      '  }',
+    ].join('\n');
+  }
+  const storeRed = ms.map((m) => `  red[${m}u * WG + lid] = acc${m};`).join('\n');
+  const reduce = ms.map((m) => `      red[${m}u * WG + lid] += red[${m}u * WG + lid + s * TN];`).join('\n');
+  const epilogue = ms.map((m) => [0, 1, 2, 3].map((j) => {
+    const idx = `P.c_base + ${m}u * P.scm + n0 + ${j}u`;
+    let s = `var v = red[${m}u * WG + lid][${j}];`;
+    if (v.bias) s += ` v += bias[P.bias_base + n0 + ${j}u];`;
+    if (v.accumulate) s += ` v += out[${idx}];`;
+    if (v.relu) s += ` v = ${wgslRelu('v')};`;
+    return `    if (${m}u < P.M && n0 + ${j}u < P.N) { ${s} out[${idx}] = v; }`;
+  }).join('\n')).join('\n');
+  return kernelSource('gemv_wg.wgsl', {
+    TN: tn,
+    ROWS: v.rows,
+    RED: v.rows * 256,
+    A_TYPE: v.mode === 'k' ? 'vec4<f32>' : 'f32',
+    BIAS_BINDING: v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
+    SETUP: setup.join('\n'),
+    LOOP: loop,
+    STORE_RED: storeRed,
+    REDUCE: reduce,
+    EPILOGUE: epilogue,
+  });
+}
+
+/**
+ * The workgroup GEMV's mode for these operands, or null where it does not apply (it reads B as vec4s: 'k' needs
+ * B and A contiguous and 16-byte aligned along k, 'n' needs B contiguous and aligned along n).
+ */
+export function workgroupGemvMode(windows: { a: Window; b: Window }, dims: { M: number; N: number; K: number },
+                                  strides: { sam: number; sak: number; sbk: number; sbn: number }): 'k' | 'n' | null {
+  const { M, N, K } = dims;
+  const { sam, sak, sbk, sbn } = strides;
+  if (M > GEMV_MAX_ROWS) return null;
+  if (sbk === 1 && sak === 1 && K % 4 === 0 && sbn % 4 === 0 && (M === 1 || sam % 4 === 0) &&
+      windows.b.base % 4 === 0 && windows.a.base % 4 === 0) return 'k';
+  if (sbn === 1 && N % 4 === 0 && sbk % 4 === 0 && windows.b.base % 4 === 0) return 'n';
+  return null;
+}
+
+/** The GPU GEMV (kernels/gemv_wg.wgsl) in the given mode; same windows, strides and epilogue as gemv(). */
+export function workgroupGemv(ctx: GpuContext, mode: 'k' | 'n', windows: { out: Window; a: Window; b: Window; bias: Window | null },
+                              dims: { M: number; N: number; K: number }, strides: { sam: number; sak: number; sbk: number; sbn: number; scm: number },
+                              opts: { accumulate: boolean; relu: boolean }): void {
+  const { M, N, K } = dims;
+  const { sam, sak, sbk, sbn, scm } = strides;
+  const rows = M <= 1 ? 1 : M <= 2 ? 2 : 4;
+  const v: WgVariant = { rows, mode, bias: windows.bias !== null, accumulate: opts.accumulate, relu: opts.relu };
+  const key = `gemv_wg:${rows}:${mode}:${v.bias}:${v.accumulate}:${v.relu}`;
+  const pipeline = ctx.pipeline(key, () => wgSource(v), 'main');
+  const list = [windows.out, windows.a, windows.b];
+  if (windows.bias) list.push(windows.bias);
+  const columnsPerGroup = mode === 'k' ? 4 : 4 * WG_TN;
+  ctx.dispatch(pipeline, list, [
+    M, N, K, scm,
+    windows.a.base, windows.b.base, windows.out.base, windows.bias?.base ?? 0,
+    sam, sak, sbk, sbn,
+  ], Math.ceil(N / columnsPerGroup), gemmLabel(ctx, 'gemv', M, N, K, 1, `wg-${mode}${rows}`));
 }

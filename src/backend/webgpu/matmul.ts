@@ -4,8 +4,8 @@
 
 import type { Operand } from '../interface.js';
 import type { GpuContext } from './context.js';
-import { canLoad, gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
-import { GEMV_MAX_ROWS, gemv } from './gemv.js';
+import { canLoad, gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
+import { GEMV_MAX_ROWS, gemv, workgroupGemv, workgroupGemvMode } from './gemv.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 
@@ -92,9 +92,12 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
   const limit = ctx.maxWindowElements;
 
   const fitsWhole = a.size <= limit && b.size <= limit && out.size <= limit;
-  // a few rows on a CPU adapter: the GEMV kernel (kernels/gemv.wgsl) instead of a mostly idle register tile
-  // (a pinned tile does not change this: the tile is a GEMM's choice)
-  const useGemv = ctx.isCpuAdapter && batch === 1 && M <= GEMV_MAX_ROWS;
+  // a few rows: a GEMV instead of a mostly idle register tile (a pinned tile does not change this: the tile is
+  // a GEMM's choice). On a CPU adapter kernels/gemv.wgsl (an invocation per 4 columns, every row); on a GPU
+  // kernels/gemv_wg.wgsl (a workgroup splits K), where B's layout allows its vec4 loads; else the GEMM.
+  // An H100 ran VGG16's first classifier layer at batch 1 (411 MB of weight) in 3.5 ms on a 64x128 GEMM tile.
+  const useGemv = batch === 1 && M <= GEMV_MAX_ROWS;
+  const gemvKind = ctx.gemvKernel ?? (ctx.isCpuAdapter ? 'lanes' : 'workgroup');
   const run = (bi: number | null, m0: number, mc: number, n0: number, nc: number, k0: number, kc: number) => {
     const z = bi === null ? batch : 1;
     const ab = bi === null ? 0 : bi * sab, bb = bi === null ? 0 : bi * sbb, cb = bi === null ? 0 : bi * M * N;
@@ -107,8 +110,17 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
     const relu = opts.relu === true && k0 + kc >= K;
     const biasWindow = withBias ? ctx.window(bias!, n0, nc) : null;
     if (useGemv) {
-      gemv(ctx, { out: cw, a: aw, b: bw, bias: biasWindow }, { M: mc, N: nc, K: kc }, { sam, sak, sbk, sbn, scm: N }, { accumulate, relu });
-      return;
+      const windows = { out: cw, a: aw, b: bw, bias: biasWindow };
+      const dims = { M: mc, N: nc, K: kc };
+      if (gemvKind === 'lanes') {
+        gemv(ctx, windows, dims, { sam, sak, sbk, sbn, scm: N }, { accumulate, relu });
+        return;
+      }
+      const mode = workgroupGemvMode(windows, dims, { sam, sak, sbk, sbn });
+      if (mode) {
+        workgroupGemv(ctx, mode, windows, dims, { sam, sak, sbk, sbn, scm: N }, { accumulate, relu });
+        return;
+      }
     }
     const pipeline = pipelineFor(ctx, tile, aFast, bFast, withBias, accumulate, relu);
     const windows = [cw, aw, bw];
@@ -123,7 +135,7 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
       sam, sak, sbk, sbn,
       bi === null ? sab : 0, bi === null ? sbb : 0, bi === null ? M * N : 0, N,
       1, kc, 0, 0,
-    ], workgroupsFor(tile, mc, nc, z), 'matmul');
+    ], workgroupsFor(tile, mc, nc, z), gemmLabel(ctx, 'matmul', mc, nc, kc, z, tile));
   };
   if (fitsWhole && useGemv) {
     run(null, 0, M, 0, N, 0, K);
@@ -138,7 +150,7 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
       ctx.dispatch(pipeline, [cw, aw, bw], [
         M, N, K, 0, aw.base, bw.base, cw.base, 0, sam, sak, sbk, sbn, sab, sbb, M * N, N,
         plan.splits, kSlice, plan.stride, 0,
-      ], workgroupsFor(tile, M, N, batch * plan.splits), 'matmul');
+      ], workgroupsFor(tile, M, N, batch * plan.splits), gemmLabel(ctx, 'matmul', M, N, K, batch, tile, plan.splits));
       finishSplit(ctx, plan, out, bias, 1, N, opts.relu === true);
       return;
     }

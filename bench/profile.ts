@@ -1,0 +1,341 @@
+// `npm run bench -- profile`: where the time of one VGG16 saliency call goes on a WebGPU adapter. Every dispatch of
+// `await saliency(model, images, { target })` gets its own compute pass with a begin and an end timestamp
+// (GpuContext.timestampWrites); the GEMM-shaped dispatches label themselves with M, N, K, batch, split count and
+// tile while the hook is set (gemmLabel in src/backend/webgpu/gemm.ts), from which each conv layer's TFLOP/s
+// follows. Per batch: the GPU time summed over dispatches by kind, the span from the first dispatch's start to the
+// last one's end (the gaps in it are the device waiting for the host), and the call's wall time (encoding, the
+// waits, the read-back of the maps). A pass per dispatch adds its own small cost: the wall times here are a
+// little above the saliency benchmark's, which times the calls as a user makes them.
+
+import { fileURLToPath } from 'node:url';
+import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
+import type { GpuContext } from '../src/backend/webgpu/context.js';
+import { tileConfigs } from '../src/backend/webgpu/gemm.js';
+import type { Model } from '../src/models/model.js';
+import * as zoo from '../src/models/zoo.js';
+import { backend, close, init } from '../src/runtime.js';
+import { rng, tensor } from '../src/tensor/create.js';
+import { keep, type Tensor } from '../src/tensor/tensor.js';
+import { saliency } from '../src/vis/saliency.js';
+import { eachFlag, int, list, measuredEnv, parseArgs, rerunCommand } from './cli.js';
+import { NO_QUANTIZATION } from './kernel-options.js';
+import { cpuModel, logicalCores, sourceRevision } from './machine.js';
+import { fmtMs, fmtRate, markdownTable, textTable, updateSection } from './report.js';
+import { BufferUsage, median } from './timing.js';
+
+const MAP_READ_MODE = 1;
+const GPU_TILES = ['large', 'large16', 'tall', 'wide', 'wide8', 'tall8', 'square8', 'medium'];
+const MAX_DISPATCHES = 2048;   // 4096 queries, WebGPU's limit for one query set
+
+export const USAGE = `usage: npm run bench -- profile [options]
+
+  --size N              VGG16's input size, a multiple of 32 (default 224; 64 on a CPU adapter such as lavapipe)
+  --batches LIST        batch sizes (default 1,32; 1 on a CPU adapter)
+  --runs N              profiled calls per batch, after at least 2 s of warm-up calls; each dispatch's median is kept (default 5)
+  --tiles LIST|gpu      also profile with every GEMM pinned to each of these tiles (tileConfigs in
+                        src/backend/webgpu/gemm.ts; gpu: the GPU tiles), and print each conv dispatch's time per tile
+                        beside the backend's own choice
+  --write / --no-write  update bench/RESULTS.md (default: only with every option at its default)
+  --results-file PATH   the markdown file to update instead of bench/RESULTS.md`;
+
+interface Options { size: number | null; batches: number[] | null; runs: number; tiles: string[]; write: boolean | null; resultsFile: string; defaults: boolean }
+
+function parseOptions(argv: readonly string[]): Options {
+  const o: Options = { size: null, batches: null, runs: 5, tiles: [], write: null, resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true };
+  eachFlag(argv, (flag, value, arg) => {
+    switch (flag) {
+      case '--size': {
+        const n = int(flag, value(), 32);
+        if (n % 32 !== 0) throw new Error(`${flag}: VGG16's input size must be a multiple of 32, got ${n}`);
+        o.size = n;
+        o.defaults = false;
+        break;
+      }
+      case '--batches': {
+        const b = [...new Set(list(value()).map((s) => int(flag, s, 1)))];
+        if (b.length === 0) throw new Error(`${flag}: empty list`);
+        o.batches = b;
+        o.defaults = false;
+        break;
+      }
+      case '--runs': o.runs = int(flag, value(), 1); o.defaults = false; break;
+      case '--tiles': {
+        const v = value();
+        o.tiles = v === 'gpu' ? GPU_TILES : list(v);
+        for (const t of o.tiles) if (!tileConfigs[t]) throw new Error(`--tiles: ${JSON.stringify(t)} is not a tile; use ${Object.keys(tileConfigs).join(', ')}`);
+        o.defaults = false;
+        break;
+      }
+      case '--write': o.write = true; break;
+      case '--no-write': o.write = false; break;
+      case '--results-file': o.resultsFile = fileURLToPath(new URL(value(), `file://${process.cwd()}/`)); break;
+      default: throw new Error(`unknown option ${JSON.stringify(arg)}`);
+    }
+  });
+  return o;
+}
+
+/**
+ * At least 2 calls and 2 s of them: a GPU raises its clock only under sustained load (an H100 stayed at
+ * 345-570 MHz through a series of 30 ms calls and reached 1980 MHz about 0.4 s into continuous work).
+ */
+async function warm(call: () => Promise<void>): Promise<void> {
+  const start = performance.now();
+  for (let i = 0; i < 2 || performance.now() - start < 2000; i++) await call();
+}
+
+/** One dispatch of a call: its label and its GPU interval (ns from the first dispatch's start). */
+interface Stamp { label: string; begin: number; end: number }
+
+/** Records every dispatch of `call` with timestamps; null when the adapter has no timestamp queries. */
+class Recorder {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolve: GPUBuffer;
+  private readonly read: GPUBuffer;
+
+  constructor(private readonly ctx: GpuContext) {
+    this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_DISPATCHES });
+    this.resolve = ctx.device.createBuffer({ size: 16 * MAX_DISPATCHES, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+    this.read = ctx.device.createBuffer({ size: 16 * MAX_DISPATCHES, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  }
+
+  async record(call: () => Promise<void>): Promise<{ stamps: Stamp[]; wallMs: number }> {
+    const ctx = this.ctx;
+    await ctx.sync();
+    const labels: string[] = [];
+    ctx.timestampWrites = (label) => {
+      if (labels.length >= MAX_DISPATCHES) throw new Error(`bench profile: more than ${MAX_DISPATCHES} dispatches in one call`);
+      const i = labels.length;
+      labels.push(label);
+      return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+    };
+    const t0 = performance.now();
+    try {
+      await call();
+    } finally {
+      ctx.timestampWrites = null;
+    }
+    const wallMs = performance.now() - t0;
+    const n = labels.length;
+    if (n === 0) return { stamps: [], wallMs };
+    ctx.encode((enc) => {
+      enc.resolveQuerySet(this.querySet, 0, 2 * n, this.resolve, 0);
+      enc.copyBufferToBuffer(this.resolve, 0, this.read, 0, 16 * n);
+    });
+    await ctx.sync();
+    await this.read.mapAsync(MAP_READ_MODE, 0, 16 * n);
+    const raw = new BigUint64Array(this.read.getMappedRange(0, 16 * n).slice(0));
+    this.read.unmap();
+    const origin = raw[0];
+    const ns = (v: bigint) => Number(v - origin);
+    return { stamps: labels.map((label, i) => ({ label, begin: ns(raw[2 * i]), end: ns(raw[2 * i + 1]) })), wallMs };
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolve.destroy();
+    this.read.destroy();
+  }
+}
+
+/** The GEMM fields of a label made by gemmLabel, or null. */
+function gemmFields(label: string): { kind: string; taps: number; kernel: string; M: number; N: number; K: number; batch: number; splits: number; tile: string } | null {
+  const m = /^(\S+)(?: (\d+)x(\d+))? M=(\d+) N=(\d+) K=(\d+) batch=(\d+) splits=(\d+) tile=(\S+)$/.exec(label);
+  if (!m) return null;
+  return { kind: m[1], taps: m[2] ? +m[2] * +m[3] : 1, kernel: m[2] ? `${m[2]}x${m[3]} ` : '', M: +m[4], N: +m[5], K: +m[6], batch: +m[7], splits: +m[8], tile: m[9] };
+}
+
+/** What a GEMM-shaped dispatch computes, in the terms of a conv layer where it is one. */
+function describe(label: string, images: number): { key: string; category: string; flops: number; tile: string } {
+  const g = gemmFields(label);
+  if (!g) {
+    const kind = label.split(' ')[0] || '(unlabelled)';
+    if (kind.startsWith('winograd')) return { key: kind, category: 'Winograd transforms', flops: 0, tile: '' };
+    return { key: kind, category: kind.startsWith('finishSplit') || kind.startsWith('splitk') ? 'split-K sums' : 'elementwise, pooling, other', flops: 0, tile: '' };
+  }
+  const flops = 2 * g.M * g.N * g.K * g.batch;
+  const split = g.splits > 1 ? ` split ${g.splits}` : '';
+  const px = (n: number) => Math.round(Math.sqrt(n / images));
+  switch (g.kind) {
+    case 'conv2d':
+      return { key: `conv ${g.kernel}${g.K / g.taps}->${g.M} @${px(g.N)}`, category: 'conv forward', flops, tile: g.tile + split };
+    case 'conv2dBackwardInput':
+      return { key: `conv dX ${g.kernel}${g.M}<-${g.K / g.taps} @${px(g.N)}`, category: 'conv backward-input', flops, tile: g.tile + split };
+    case 'conv2dBackwardWeight':
+      return { key: `conv dW ${g.kernel}${g.M}x${g.N / g.taps}`, category: 'conv backward-weight', flops, tile: g.tile };
+    default:
+      return { key: `${g.kind} ${g.M}x${g.N}x${g.K}`, category: 'matmul (linear layers)', flops, tile: g.tile + split };
+  }
+}
+
+interface BatchProfile {
+  batch: number;
+  wallMs: number;
+  spanMs: number;
+  gpuMs: number;
+  /** each profiled call's dispatch times summed: the spread says how steady the device ran */
+  callGpuMs: number[];
+  callWallMs: number[];
+  dispatches: number;
+  rows: { key: string; count: number; ms: number; flops: number; tile: string }[];
+  categories: { category: string; ms: number; flops: number }[];
+}
+
+function profileOf(batch: number, runs: { stamps: Stamp[]; wallMs: number }[]): BatchProfile {
+  const first = runs[0].stamps;
+  for (const r of runs) {
+    if (r.stamps.length !== first.length || r.stamps.some((s, i) => s.label !== first[i].label)) {
+      throw new Error('bench profile: the calls did not make the same dispatches');
+    }
+  }
+  const dur = first.map((_, i) => median(runs.map((r) => Math.max(0, r.stamps[i].end - r.stamps[i].begin))) / 1e6);
+  const rows = new Map<string, { key: string; count: number; ms: number; flops: number; tile: string }>();
+  const categories = new Map<string, { category: string; ms: number; flops: number }>();
+  first.forEach((s, i) => {
+    const d = describe(s.label, batch);
+    const row = rows.get(d.key) ?? { key: d.key, count: 0, ms: 0, flops: 0, tile: d.tile };
+    row.count++;
+    row.ms += dur[i];
+    row.flops += d.flops;
+    rows.set(d.key, row);
+    const c = categories.get(d.category) ?? { category: d.category, ms: 0, flops: 0 };
+    c.ms += dur[i];
+    c.flops += d.flops;
+    categories.set(d.category, c);
+  });
+  const spans = runs.map((r) => (r.stamps.length ? (Math.max(...r.stamps.map((s) => s.end)) - Math.min(...r.stamps.map((s) => s.begin))) / 1e6 : 0));
+  return {
+    batch,
+    wallMs: median(runs.map((r) => r.wallMs)),
+    spanMs: median(spans),
+    gpuMs: dur.reduce((a, b) => a + b, 0),
+    callGpuMs: runs.map((r) => r.stamps.reduce((a, st) => a + Math.max(0, st.end - st.begin), 0) / 1e6),
+    callWallMs: runs.map((r) => r.wallMs),
+    dispatches: first.length,
+    rows: [...rows.values()],
+    categories: [...categories.values()].sort((a, b) => b.ms - a.ms),
+  };
+}
+
+/** Each conv / matmul dispatch kind's GPU ms under the backend's choice and under each pinned tile. */
+function sweepTable(own: BatchProfile, per: Map<string, BatchProfile>): { header: string[]; rows: string[][] } {
+  const names = [...per.keys()];
+  // GEMM-tiled dispatches only: a GEMV or the narrow backward-input kernel does not take the pinned tile
+  const rows = own.rows.filter((r) => r.flops > 0 && !r.key.startsWith('gemv') && !r.tile.startsWith('narrow')).map((r) => {
+    const times = names.map((t) => per.get(t)!.rows.find((x) => x.key === r.key)?.ms ?? NaN);
+    let best = -1;
+    times.forEach((v, i) => { if (Number.isFinite(v) && (best < 0 || v < times[best])) best = i; });
+    const bestMs = best >= 0 ? Math.min(times[best], r.ms) : r.ms;
+    return [r.key, `${fmtMs(r.ms)} (${r.tile})`, ...times.map(fmtMs), best >= 0 && times[best] < r.ms ? names[best] : 'own', (r.ms / bestMs).toFixed(2)];
+  });
+  const totals = names.map((t) => per.get(t)!.gpuMs);
+  rows.push(['whole call (GPU ms)', fmtMs(own.gpuMs), ...totals.map(fmtMs), '', '']);
+  return { header: ['dispatch', 'backend\'s choice ms', ...names.map((t) => `${t} ms`), 'fastest', 'choice / fastest'], rows };
+}
+
+const gflops = (flops: number, ms: number) => (flops > 0 ? fmtRate(flops, ms) : '—');
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs('profile', argv, USAGE, parseOptions);
+  if (typeof parsed === 'number') return parsed;
+  const o = parsed;
+  const started = new Date();
+  const command = rerunCommand('profile', argv, measuredEnv());
+  const info = await init({ backend: 'webgpu', dawnFlags: [NO_QUANTIZATION] });
+  const ctx = (backend() as WebGpuBackend).ctx;
+  const profiles: BatchProfile[] = [];
+  const sweeps: { batch: number; table: { header: string[]; rows: string[][] } }[] = [];
+  let size = 0;
+  try {
+    if (!ctx.features.has('timestamp-query')) {
+      console.log(`bench profile: ${info.device} offers no timestamp-query; nothing to profile`);
+      return 1;
+    }
+    size = o.size ?? (ctx.isCpuAdapter ? 64 : 224);
+    const batches = o.batches ?? (ctx.isCpuAdapter ? [1] : [1, 32]);
+    console.log(`adapter:  ${info.device}${ctx.isCpuAdapter ? ' (a CPU adapter)' : ''}`);
+    console.log(`profile:  VGG16 at ${size}, batch ${batches.join(', ')}; ${o.runs} profiled calls after at least 2 s of warm-up calls; a compute pass per dispatch`);
+    const m: Model = zoo.vgg16({ seed: 0, inputSize: size });
+    const recorder = new Recorder(ctx);
+    try {
+      for (const n of batches) {
+        const per = 3 * size * size;
+        const data = new Float32Array(n * per);
+        for (let i = 0; i < n; i++) {
+          const next = rng(1000 + i);
+          for (let j = 0; j < per; j++) data[i * per + j] = 255 * next();
+        }
+        const x: Tensor = keep(tensor(data, [n, 3, size, size]));
+        const target = Array.from({ length: n }, (_, i) => i % m.outputShape[1]);
+        const call = async () => { await saliency(m, x, { target }); };
+        await warm(call);
+        const runs = [];
+        for (let i = 0; i < o.runs; i++) runs.push(await recorder.record(call));
+        const p = profileOf(n, runs);
+        profiles.push(p);
+        if (o.tiles.length > 0) {
+          const own = p;
+          const per = new Map<string, BatchProfile>();
+          for (const name of o.tiles) {
+            ctx.tileOverride = tileConfigs[name];
+            try {
+              await warm(call);
+              const rs = [];
+              for (let i = 0; i < Math.min(o.runs, 3); i++) rs.push(await recorder.record(call));
+              per.set(name, profileOf(n, rs));
+            } catch (e) {
+              console.log(`tile ${name}: failed: ${(e as Error).message.split('\n')[0]}`);
+            } finally {
+              ctx.tileOverride = null;
+            }
+          }
+          sweeps.push({ batch: n, table: sweepTable(own, per) });
+        }
+        x.dispose();
+        console.log(`\nbatch ${n}: wall ${fmtMs(p.wallMs)} ms per call (${fmtMs(p.wallMs / n)} per image); GPU span ${fmtMs(p.spanMs)} ms; ` +
+          `dispatches ${p.dispatches}, their GPU time summed ${fmtMs(p.gpuMs)} ms`);
+        console.log(`per call: GPU ${p.callGpuMs.map(fmtMs).join(', ')} ms; wall ${p.callWallMs.map(fmtMs).join(', ')} ms`);
+        console.log(textTable(['kind', 'GPU ms', 'share', 'GFLOP/s'], p.categories.map((c) =>
+          [c.category, fmtMs(c.ms), `${((100 * c.ms) / p.gpuMs).toFixed(0)}%`, gflops(c.flops, c.ms)])));
+        console.log(textTable(['dispatch', 'count', 'GPU ms', 'GFLOP/s', 'tile'], p.rows.map((r) =>
+          [r.key, String(r.count), fmtMs(r.ms), gflops(r.flops, r.ms), r.tile])));
+        const sw = sweeps.find((x) => x.batch === n);
+        if (sw) console.log(`\ntile sweep, batch ${n}:\n${textTable(sw.table.header, sw.table.rows)}`);
+      }
+    } finally {
+      recorder.destroy();
+      m.releaseWeights();
+    }
+  } finally {
+    await close();
+  }
+
+  const write = o.write ?? o.defaults;
+  if (!write) {
+    console.log('\nbench/RESULTS.md not updated (not a default run; --write records it anyway)');
+    return 0;
+  }
+  const heading = `## profile — VGG16 saliency at ${size} — ${info.device} — ${cpuModel()}`;
+  const body: string[] = [
+    `- date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    `- command: \`${command}\``,
+    `- source: ${sourceRevision()}`,
+    `- cpu: ${cpuModel()}, ${logicalCores()} logical cores`,
+    `- what: \`await saliency(vgg16, images, { target })\`, ${o.runs} calls profiled after at least 2 s of warm-up calls, each dispatch in its own ` +
+      'compute pass between two timestamp queries (Dawn\'s timestamp quantization off), each dispatch\'s median over the calls; GPU span = first start to last end; ' +
+      'wall = the call, encoding and read-back of the maps included',
+  ];
+  for (const p of profiles) {
+    body.push('', `### batch ${p.batch}: wall ${fmtMs(p.wallMs)} ms per call (${fmtMs(p.wallMs / p.batch)} ms per image), GPU span ` +
+      `${fmtMs(p.spanMs)} ms, ${p.dispatches} dispatches summing to ${fmtMs(p.gpuMs)} ms`, '',
+      `each call's GPU sum: ${p.callGpuMs.map(fmtMs).join(', ')} ms; wall: ${p.callWallMs.map(fmtMs).join(', ')} ms`, '');
+    body.push(markdownTable(['kind', 'GPU ms', 'share', 'GFLOP/s'], p.categories.map((c) =>
+      [c.category, fmtMs(c.ms), `${((100 * c.ms) / p.gpuMs).toFixed(0)}%`, gflops(c.flops, c.ms)])));
+    body.push('', markdownTable(['dispatch', 'count', 'GPU ms', 'GFLOP/s', 'tile'], p.rows.map((r) =>
+      [r.key, String(r.count), fmtMs(r.ms), gflops(r.flops, r.ms), r.tile])));
+  }
+  for (const sw of sweeps) body.push('', `### tile sweep, batch ${sw.batch} (every GEMM pinned to one tile; conv dispatch kinds' GPU ms summed)`, '', markdownTable(sw.table.header, sw.table.rows));
+  updateSection(o.resultsFile, heading, body.join('\n'));
+  console.log(`\nwrote the section "${heading.slice(3)}" of ${o.resultsFile}`);
+  return 0;
+}
