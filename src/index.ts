@@ -36,3 +36,5 @@ export {
 } from './localise/localise.js';
 export { localisationFigure, saveLocalisationFigure } from './localise/figure.js';
 export { Adam, type AdamOptions, SGD, type SgdOptions } from './train/optim.js';
+export { accuracy, type Dataset, type EpochResult, train, type TrainOptions, type TrainProgress } from './train/train.js';
+export { augment, type AugmentOptions } from './train/augment.js';

@@ -9,14 +9,18 @@
 // same way at the size of the paper's "resized image", round(H * 256 / 224) x round(W * 256 / 224), from which
 // saliency() takes its ten crops, so the map and the overlay are in the same coordinates.
 
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import {
   centerCrop, classModel, close, type Colormap, compareDeconvToGradient, decodeImage, type DeconvReport, init,
   loadImage, loadOnnx, localise, type Model, noGrad, ops, type Planar, planarToTensor, rand, resize, saliency,
   saveHeatmap, saveImage, saveLocalisationFigure, type Tensor, tidy,
 } from '../index.js';
+import * as shapes from '../data/shapes.js';
 import type { Box } from '../localise/localise.js';
+import * as models from '../models/zoo.js';
+import { saveOnnx } from '../models/onnx/export.js';
+import { accuracy, type EpochResult, train } from '../train/train.js';
 import { toModelInput } from '../vis/common.js';
 import type { SaliencyMethod } from '../vis/saliency.js';
 import { Progress, type ProgressStream } from './progress.js';
@@ -446,7 +450,6 @@ export function deconvTable(report: DeconvReport): string[] {
 // ----------------------------------------------------------------------------- later work
 
 export const LATER: Record<string, string> = {
-  train: 'training is not part of convis yet',
   eval: 'evaluation against a labelled set is not part of convis yet',
   bench: 'the command-line benchmark is not wired up yet; run `npm run bench` in a checkout',
   demo: 'the demo needs a trained model, which convis does not ship yet',
@@ -455,4 +458,125 @@ export const LATER: Record<string, string> = {
 /** The commands registered for later work: a one-line reason and exit code 2. */
 export function notAvailable(command: string): never {
   throw new CliError(`not available yet (${LATER[command] ?? 'planned'})`, 2);
+}
+
+// ----------------------------------------------------------------------------- train
+
+export interface TrainCommandOptions extends CommonOptions {
+  epochs?: number;
+  /** training, validation and test images generated (default 6000, 1000, 1000) */
+  trainCount?: number;
+  valCount?: number;
+  testCount?: number;
+  batchSize?: number;
+  optimizer?: 'sgd' | 'adam';
+  lr?: number;
+  seed?: number;
+  /** shapesNet's width (default 16) and input size (default 96) */
+  width?: number;
+  size?: number;
+  /** the command line, recorded in train.json */
+  command?: string;
+}
+
+export interface TrainOutcome { model: string; log: string; epochs: EpochResult[]; testAccuracy: number }
+
+/** Per-channel mean and standard deviation of 0..255 images [N, 3, H, W], on the 0..1 scale. */
+function channelStats(images: Float32Array, channels: number, plane: number): { mean: number[]; std: number[] } {
+  const n = images.length / (channels * plane);
+  const mean: number[] = [], std: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    let s = 0, s2 = 0;
+    for (let i = 0; i < n; i++) {
+      const base = (i * channels + c) * plane;
+      for (let j = 0; j < plane; j++) {
+        const v = images[base + j] / 255;
+        s += v;
+        s2 += v * v;
+      }
+    }
+    const m = s / (n * plane);
+    mean.push(Number(m.toFixed(4)));
+    std.push(Number(Math.sqrt(Math.max(s2 / (n * plane) - m * m, 1e-6)).toFixed(4)));
+  }
+  return { mean, std };
+}
+
+/**
+ * Trains models.shapesNet on the procedural shapes dataset (src/data/shapes.ts; train, validation and test splits
+ * from their own seeds) and writes OUT/shapesnet.onnx after every epoch (the preprocessing, the training set's
+ * mean and std, in its metadata) and OUT/train.json (the command, the options, each epoch's figures, the test
+ * accuracy).
+ */
+export async function trainCommand(opts: TrainCommandOptions = {}): Promise<TrainOutcome> {
+  const { backend, out, io } = common(opts);
+  const int = (name: string, v: number | undefined, fallback: number, min: number, max: number) => {
+    const x = v ?? fallback;
+    if (!Number.isInteger(x) || x < min || x > max) throw new CliError(`--${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    return x;
+  };
+  const epochs = int('epochs', opts.epochs, 12, 1, 1000);
+  const trainCount = int('train', opts.trainCount, 6000, 10, 1_000_000);
+  const valCount = int('val', opts.valCount, 1000, 10, 1_000_000);
+  const testCount = int('test', opts.testCount, 1000, 10, 1_000_000);
+  const batchSize = int('batch', opts.batchSize, 32, 1, 4096);
+  const seed = int('seed', opts.seed, 0, 0, 65535);
+  const width = int('width', opts.width, 16, 1, 256);
+  const size = int('size', opts.size, 96, 32, 512);
+  if (size % 16 !== 0) throw new CliError(`--size must be a multiple of 16, got ${size}`);
+  const optimizer = opts.optimizer ?? 'sgd';
+  if (optimizer !== 'sgd' && optimizer !== 'adam') throw new CliError(`--optimizer must be sgd or adam, got ${String(optimizer)}`);
+  const lr = opts.lr ?? (optimizer === 'sgd' ? 0.02 : 1e-3);
+  if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) throw new CliError(`--lr must be a positive number, got ${String(opts.lr)}`);
+  await makeOut(out);
+
+  const started = Date.now();
+  const gen = (split: 'train' | 'val' | 'test', count: number) => {
+    const p = new Progress(`generating the ${split} split`, count, 'images', io.err);
+    const samples = [];
+    for (let i = 0; i < count; i++) {
+      samples.push(shapes.renderSample(shapes.SPLITS[split], i, size));
+      p.tick();
+    }
+    return shapes.toBatch(samples);
+  };
+  const trainSet = gen('train', trainCount), valSet = gen('val', valCount), testSet = gen('test', testCount);
+  const stats = channelStats(trainSet.images, 3, size * size);
+  const model = models.shapesNet({ seed, width, inputSize: size, classes: shapes.NUM_CLASSES, preprocess: { ...stats, channelOrder: 'RGB', scale: 1 } });
+  const modelFile = join(out, 'shapesnet.onnx');
+  const logFile = join(out, 'train.json');
+  return withBackend(backend, async () => {
+    let bar: Progress | null = null;
+    const epochsDone = await train(model, trainSet, {
+      epochs, batchSize, optimizer, lr, seed, val: valSet,
+      onProgress: (p) => {
+        if (p.step === 1) bar = new Progress(`epoch ${p.epoch}/${p.epochs}`, p.steps, 'steps', io.err);
+        bar?.tick(1, `loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}%`);
+      },
+      onEpoch: async (e) => {
+        io.out(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, train accuracy ${(100 * e.trainAccuracy).toFixed(2)}%, ` +
+          `validation accuracy ${(100 * (e.valAccuracy ?? 0)).toFixed(2)}% (${e.seconds.toFixed(0)} s)`);
+        // the checkpoint
+        await model.syncWeights();
+        await saveOnnx(model, modelFile);
+      },
+    });
+    await model.syncWeights();
+    await saveOnnx(model, modelFile);
+    const testAccuracy = await accuracy(model, testSet, 64);
+    io.out(`test accuracy ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images; wrote ${modelFile} and ${logFile}`);
+    const log = {
+      command: opts.command ?? null,
+      options: { epochs, trainCount, valCount, testCount, batchSize, optimizer, lr, seed, width, size, backend },
+      data: { generator: 'src/data/shapes.ts', splitSeeds: shapes.SPLITS },
+      preprocess: model.preprocess,
+      parameters: models.parameterCount(model),
+      epochs: epochsDone,
+      testAccuracy,
+      minutes: Number(((Date.now() - started) / 60000).toFixed(2)),
+    };
+    await writeFile(logFile, `${JSON.stringify(log, null, 2)}\n`);
+    model.releaseWeights();
+    return { model: modelFile, log: logFile, epochs: epochsDone, testAccuracy };
+  });
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   BACKENDS, type BackendName, classModelCommand, CliError, COLORMAPS, type CommonOptions, deconvCheckCommand, LATER,
-  localiseCommand, METHODS, notAvailable, PRESETS, saliencyCommand,
+  localiseCommand, METHODS, notAvailable, PRESETS, saliencyCommand, trainCommand,
 } from './commands.js';
 
 const version = (() => {
@@ -57,7 +57,7 @@ const EXAMPLES: Record<string, string> = {
   classmodel: 'convis classmodel vgg16.onnx --class 281 --steps 200 --out classes',
   localise: 'convis localise vgg16.onnx cat.jpg --top-k 5 --out boxes',
   'deconv-check': 'convis deconv-check vgg16.onnx cat.jpg',
-  train: 'convis train   (not available yet)',
+  train: 'convis train --epochs 12 --seed 0 --out model',
   eval: 'convis eval   (not available yet)',
   bench: 'convis bench   (not available yet)',
   demo: 'convis demo   (not available yet)',
@@ -139,8 +139,25 @@ function build(argv: readonly string[]): Command {
       await deconvCheckCommand(model, image, { ...globals(cmd), ...o });
     });
 
+  sub('train', 'train the shapes network on the procedural dataset', 'trains models.shapesNet (a small VGG-style ConvNet) on the procedural shapes dataset (10 classes, 96x96): writes <out>/shapesnet.onnx after every epoch and <out>/train.json (command, options, per-epoch figures, test accuracy)')
+    .option('--epochs <n>', 'passes over the training images', intValue(1), 12)
+    .option('--train <n>', 'training images generated', intValue(10), 6000)
+    .option('--val <n>', 'validation images (accuracy after each epoch)', intValue(10), 1000)
+    .option('--test <n>', 'test images (accuracy at the end)', intValue(10), 1000)
+    .option('--batch <n>', 'images per step', intValue(1), 32)
+    .addOption(new Option('--optimizer <name>', 'SGD with momentum 0.9 or Adam').choices(['sgd', 'adam']).default('sgd'))
+    .option('--lr <x>', 'initial learning rate, cosine-annealed to 0 (default: 0.02 for sgd, 0.001 for adam)', numberValue(0, true))
+    .option('--seed <n>', 'seeds the weights, the shuffling, the augmentation and dropout', intValue(0), 0)
+    .option('--width <n>', 'channels of the first block (the network has w, 2w, 4w, 4w)', intValue(1), 16)
+    .option('--size <n>', 'image size, a multiple of 16', intValue(32), 96)
+    .action(async (o: { epochs: number; train: number; val: number; test: number; batch: number; optimizer: 'sgd' | 'adam'; lr?: number; seed: number; width: number; size: number }, cmd: Command) => {
+      await trainCommand({
+        ...globals(cmd), epochs: o.epochs, trainCount: o.train, valCount: o.val, testCount: o.test, batchSize: o.batch,
+        optimizer: o.optimizer, lr: o.lr, seed: o.seed, width: o.width, size: o.size, command: `convis ${argv.slice(2).join(' ')}`,
+      });
+    });
+
   const later: Record<string, string> = {
-    train: 'train a model (not available yet)',
     eval: 'evaluate saliency and localisation on a labelled set (not available yet)',
     bench: 'run the benchmarks (not available yet)',
     demo: 'run the end-to-end demo (not available yet)',

@@ -165,7 +165,8 @@ export function layerOutputShape(layer: Layer, inputs: readonly (readonly number
 }
 
 /** Runs one layer through ops.*; `p` holds its weights as device tensors. */
-export function applyLayer(layer: Layer, xs: Tensor[], p: Record<string, Tensor>): Tensor {
+export function applyLayer(layer: Layer, xs: Tensor[], p: Record<string, Tensor>,
+                           mode?: { training: boolean; seed: number }): Tensor {
   const x = xs[0];
   switch (layer.kind) {
     case 'conv': {
@@ -201,7 +202,8 @@ export function applyLayer(layer: Layer, xs: Tensor[], p: Record<string, Tensor>
     }
     case 'flatten':
     case 'reshape': return ops.reshape(x, layerOutputShape(layer, [x.shape]));
-    case 'dropout': return ops.dropout(x, (layer.attrs as LayerAttrs['dropout']).p, { training: false });
+    case 'dropout':
+      return ops.dropout(x, (layer.attrs as LayerAttrs['dropout']).p, mode?.training ? { training: true, seed: mode.seed } : { training: false });
     case 'softmax': return ops.softmax(x, (layer.attrs as LayerAttrs['softmax']).axis);
     case 'concat': return ops.concat(xs, (layer.attrs as LayerAttrs['concat']).axis);
     case 'pad': {

@@ -30,7 +30,17 @@ export interface RunOptions {
   capture?: readonly (string | number)[];
   /** stop after this layer (by name or index) and return its output as `output` */
   until?: string | number;
+  /** training mode: dropout layers drop (default false: they pass their input through) */
+  training?: boolean;
+  /** training mode's dropout seed (each dropout layer draws from seed + its index); default 0 */
+  seed?: number;
 }
+
+/** A trainable weight: its layer, its name there ('w', 'b', 'gamma', ...) and its device tensor. */
+export interface Parameter { layer: string; name: string; tensor: Tensor }
+
+/** Batch-norm running statistics: weights, but not trained by gradient. */
+const NOT_TRAINED = new Set(['mean', 'var']);
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
@@ -45,6 +55,8 @@ export class Model {
   /** output shape for a batch of one */
   readonly outputShape: readonly number[];
   private device: { backend: Backend; params: Map<string, Record<string, Tensor>> } | null = null;
+  /** whether the device weights record gradients (see trainable()) */
+  private training = false;
 
   constructor(inputShape: readonly number[], layers: readonly Layer[], opts: ModelOptions = {}) {
     if (!Array.isArray(inputShape) || inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
@@ -101,10 +113,59 @@ export class Model {
     let p = this.device.params.get(layer.name);
     if (!p) {
       p = {};
-      for (const [k, h] of Object.entries(layer.params)) p[k] = keep(tensor(h.data, [...h.shape]));
+      for (const [k, h] of Object.entries(layer.params)) {
+        p[k] = keep(tensor(h.data, [...h.shape]));
+        if (this.training && !NOT_TRAINED.has(k)) p[k].requiresGrad = true;
+      }
       this.device.params.set(layer.name, p);
     }
     return p;
+  }
+
+  /**
+   * Turns gradient recording of the weights on (training) or off (the default: the visualisation methods need
+   * only the input's gradient, and no weight gradient is computed then).
+   */
+  trainable(on = true): this {
+    if (typeof on !== 'boolean') throw new Error(`${this.name}.trainable: on must be a boolean, got ${String(on)}`);
+    this.training = on;
+    if (this.device) {
+      for (const p of this.device.params.values()) {
+        for (const [k, t] of Object.entries(p)) {
+          if (NOT_TRAINED.has(k)) continue;
+          t.requiresGrad = on;
+          if (!on && t.grad) {
+            t.grad.dispose();
+            t.grad = null;
+          }
+        }
+      }
+    }
+    return this;
+  }
+
+  /**
+   * The trainable weights as device tensors on the current backend, in layer order (uploaded if needed); an
+   * optimiser updates them in place. Requires trainable().
+   */
+  parameters(): Parameter[] {
+    if (!this.training) throw new Error(`${this.name}.parameters: call trainable() first (weights record no gradients otherwise)`);
+    const out: Parameter[] = [];
+    for (const layer of this.layers) {
+      const p = this.weights(layer);
+      for (const [name, t] of Object.entries(p)) if (!NOT_TRAINED.has(name)) out.push({ layer: layer.name, name, tensor: t });
+    }
+    return out;
+  }
+
+  /** Copies the device weights back into the layers' host arrays (after training, before saveOnnx). */
+  async syncWeights(): Promise<void> {
+    if (!this.device || this.device.backend !== backend()) return;
+    for (const layer of this.layers) {
+      const p = this.device.params.get(layer.name);
+      if (!p) continue;
+      for (const [k, t] of Object.entries(p)) layer.params[k].data.set(await t.data());
+    }
   }
 
   /** Releases the device copies of the weights (they are uploaded again by the next forward). */
@@ -133,12 +194,19 @@ export class Model {
     this.checkInput(x);
     const wanted = new Set((opts.capture ?? []).map((c) => this.layer(c).name));
     const last = opts.until === undefined ? this.layers.length - 1 : this.layers.indexOf(this.layer(opts.until));
+    const training = opts.training ?? false;
+    if (typeof training !== 'boolean') throw new Error(`${this.name}.run: training must be a boolean, got ${String(training)}`);
+    const seed = opts.seed ?? 0;
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff - this.layers.length) {
+      throw new Error(`${this.name}.run: seed must be an integer from 0 to ${0xffffffff - this.layers.length}, got ${String(seed)}`);
+    }
     return tidy(() => {
       const values = new Map<string, Tensor>([[this.input, x]]);
       const captured: Record<string, Tensor> = {};
       for (let i = 0; i <= last; i++) {
         const layer = this.layers[i];
-        const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer));
+        const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer),
+          training ? { training: true, seed: seed + i } : undefined);
         values.set(layer.output, y);
         if (wanted.has(layer.name)) captured[layer.name] = y;
       }

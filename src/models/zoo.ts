@@ -211,3 +211,46 @@ export function parameterCount(model: Model): number {
   for (const layer of model.layers) for (const p of Object.values(layer.params)) n += p.data.length;
   return n;
 }
+
+/**
+ * The small VGG-style network convis trains on its procedural shapes dataset (src/data/shapes.ts; `convis train`):
+ * four blocks of 3x3 pad-1 convolutions with ReLU, [w, w], [2w, 2w], [4w, 4w], [4w], each followed by 2x2 max
+ * pooling, then a hidden fully connected layer of 8w units with ReLU and dropout 0.5, and the class scores.
+ * Input [3, S, S] with S a multiple of 16 (default 96). With w = 16 and 10 classes at 96: 405,338 parameters.
+ * `preprocess` defaults to mean 0.5 and std 0.25 per channel on 0..1 RGB; training replaces it with the training
+ * set's own statistics.
+ */
+export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Preprocess }): Model {
+  const { seed } = options('shapesNet', opts);
+  const classes = opts?.classes ?? 10;
+  if (typeof classes !== 'number' || !Number.isInteger(classes) || classes < 1) throw new Error(`models.shapesNet: classes must be an integer >= 1, got ${String(classes)}`);
+  const size = opts?.inputSize ?? 96;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 16 || size % 16 !== 0) {
+    throw new Error(`models.shapesNet: inputSize must be a multiple of 16 (at least 16), got ${String(size)}`);
+  }
+  const w = opts?.width ?? 16;
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > 256) throw new Error(`models.shapesNet: width must be an integer from 1 to 256, got ${String(w)}`);
+  const cfg: (number | 'M')[] = [w, w, 'M', 2 * w, 2 * w, 'M', 4 * w, 4 * w, 'M', 4 * w, 'M'];
+  const specs: LayerSpec[] = [];
+  let cin = 3;
+  for (const v of cfg) {
+    const name = `features.${specs.length}`;
+    if (v === 'M') {
+      specs.push(nn.maxPool2d({ kernel: 2, stride: 2, name }));
+    } else {
+      specs.push(nn.conv2d(cin, v, 3, { padding: 1, name }));
+      specs.push(nn.relu({ name: `features.${specs.length}` }));
+      cin = v;
+    }
+  }
+  const cells = (size / 16) ** 2;
+  return nn.sequential(
+    ...specs,
+    nn.flatten(1, { name: 'flatten' }),
+    nn.linear(4 * w * cells, 8 * w, { name: 'classifier.0' }),
+    nn.relu({ name: 'classifier.1' }),
+    nn.dropout(0.5, { name: 'classifier.2' }),
+    nn.linear(8 * w, classes, { name: 'classifier.3' }),
+    { inputShape: [3, size, size], seed, name: 'shapesnet', preprocess: opts?.preprocess ?? { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', scale: 1 } },
+  );
+}

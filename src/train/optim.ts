@@ -71,7 +71,8 @@ export interface SgdOptions { lr: number; momentum?: number; weightDecay?: numbe
 
 export class SGD extends Optimizer {
   protected readonly name = 'SGD';
-  readonly lr: number;
+  /** the learning rate; a schedule may change it between steps */
+  lr: number;
   readonly momentum: number;
   readonly weightDecay: number;
   readonly nesterov: boolean;
@@ -104,7 +105,8 @@ export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: numb
 
 export class Adam extends Optimizer {
   protected readonly name = 'Adam';
-  readonly lr: number;
+  /** the learning rate; a schedule may change it between steps */
+  lr: number;
   readonly betas: [number, number];
   readonly eps: number;
   readonly weightDecay: number;

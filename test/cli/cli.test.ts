@@ -212,9 +212,30 @@ test('a bad option value: one line, non-zero exit', async (t) => {
   failsWithOneLine(t, await cli(['localise', model, image, '--backend', 'gpu']), 'localise', /--backend.*'gpu' is invalid/);
 });
 
-test('train, eval, bench and demo are not available yet: exit code 2', async (t) => {
-  failsWithOneLine(t, await cli(['train', '--epochs', '3']), 'train', /not available yet/, 2);
+test('eval, bench and demo are not available yet: exit code 2', async (t) => {
+  failsWithOneLine(t, await cli(['eval', '--help-me']), 'eval', /not available yet/, 2);
   failsWithOneLine(t, await cli(['demo']), 'demo', /not available yet/, 2);
+});
+
+test('train: a small run writes the ONNX checkpoint (preprocessing in its metadata) and train.json', async (t) => {
+  const out = join(dir, 'trained');
+  const args = ['train', '--epochs', '2', '--train', '40', '--val', '10', '--test', '10', '--width', '4', '--size', '32', '--batch', '16', '--seed', '3', '--backend', 'cpu', '--out', out];
+  const r = await cli(args, 120_000);
+  t.equal(r.code, 0, `exit code 0 (${lines(r.stderr).slice(-1)[0] ?? ''})`);
+  t.match(r.stdout, /^epoch 1: loss [\d.]+, train accuracy [\d.]+%, validation accuracy [\d.]+%/m, 'a line per epoch');
+  t.match(r.stdout, /test accuracy [\d.]+% on 10 images/, 'the test accuracy');
+  t.match(r.stderr, /epoch 2\/2: \d+\/3 steps/, 'a progress bar on stderr (3 steps of 16 per epoch)');
+  const log = JSON.parse(readFileSync(join(out, 'train.json'), 'utf8'));
+  t.equal(log.command, `convis ${args.join(' ')}`, 'train.json records the command');
+  t.equal(log.epochs.length, 2, 'and each epoch');
+  t.ok(log.testAccuracy >= 0 && log.testAccuracy <= 1, 'and the test accuracy');
+  const { loadOnnx } = await import('../../src/index.js');
+  const m = await loadOnnx(join(out, 'shapesnet.onnx'));
+  t.deepEqual(m.inputShape, [3, 32, 32], 'the model loads, at the trained size');
+  t.deepEqual(m.preprocess, log.preprocess, 'with the training set\'s mean and std as its preprocessing');
+  t.ok(log.preprocess.mean.every((v: number) => v > 0.2 && v < 0.8), 'plausible channel means');
+  failsWithOneLine(t, await cli(['train', '--size', '40', '--backend', 'cpu', '--out', out]), 'train', /--size must be a multiple of 16, got 40/);
+  failsWithOneLine(t, await cli(['train', '--optimizer', 'rmsprop']), 'train', /--optimizer.*'rmsprop' is invalid/);
 });
 
 // ----------------------------------------------------------------------------- in-process
