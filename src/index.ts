@@ -38,3 +38,4 @@ export { localisationFigure, saveLocalisationFigure } from './localise/figure.js
 export { Adam, type AdamOptions, SGD, type SgdOptions } from './train/optim.js';
 export { accuracy, type Dataset, type EpochResult, train, type TrainOptions, type TrainProgress } from './train/train.js';
 export { augment, type AugmentOptions } from './train/augment.js';
+export * as shapes from './data/index.js';

@@ -244,7 +244,7 @@ export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Pre
     }
   }
   const cells = (size / 16) ** 2;
-  return nn.sequential(
+  const m = nn.sequential(
     ...specs,
     nn.flatten(1, { name: 'flatten' }),
     nn.linear(4 * w * cells, 8 * w, { name: 'classifier.0' }),
@@ -253,4 +253,8 @@ export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Pre
     nn.linear(8 * w, classes, { name: 'classifier.3' }),
     { inputShape: [3, size, size], seed, name: 'shapesnet', preprocess: opts?.preprocess ?? { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', scale: 1 } },
   );
+  // the class scores start near zero (loss near log K): with He weights there too the first steps of training
+  // met a cross-entropy of ~5 and large gradients through a network without normalisation layers
+  for (const t of Object.values(m.layer('classifier.3').params)) t.data.forEach((v, i, a) => { a[i] = 0.01 * v; });
+  return m;
 }
