@@ -62,6 +62,25 @@ function options(fn: string, opts: ZooOptions | undefined): { seed: number; clas
 }
 
 /**
+ * VGG's feature layers from a configuration: numbers are 3x3 pad-1 convolutions with that many output channels,
+ * each followed by ReLU; 'M' is 2x2 max pooling with stride 2. Layer names follow torchvision ('features.<i>').
+ */
+function vggFeatures(cfg: readonly (number | 'M')[], cin = 3): LayerSpec[] {
+  const specs: LayerSpec[] = [];
+  for (const v of cfg) {
+    const name = `features.${specs.length}`;
+    if (v === 'M') {
+      specs.push(nn.maxPool2d({ kernel: 2, stride: 2, name }));
+    } else {
+      specs.push(nn.conv2d(cin, v, 3, { padding: 1, name }));
+      specs.push(nn.relu({ name: `features.${specs.length}` }));
+      cin = v;
+    }
+  }
+  return specs;
+}
+
+/**
  * VGG16 (configuration D of Simonyan & Zisserman 2014) exactly as torchvision's `vgg16`: 13 conv 3x3 pad 1 each
  * followed by ReLU, max pooling 2x2 stride 2 after each of the five blocks, then the classifier. Input [3, 224, 224].
  * 138,357,544 parameters with 1000 classes.
@@ -79,18 +98,7 @@ export function vgg16(opts?: ZooOptions): Model {
   const cells = (size / 32) ** 2;
   // 'M' is a max pool; numbers are conv output channels (torchvision's cfgs['D'])
   const cfg: (number | 'M')[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
-  const specs: LayerSpec[] = [];
-  let cin = 3;
-  for (const v of cfg) {
-    const name = `features.${specs.length}`;
-    if (v === 'M') {
-      specs.push(nn.maxPool2d({ kernel: 2, stride: 2, name }));
-    } else {
-      specs.push(nn.conv2d(cin, v, 3, { padding: 1, name }));
-      specs.push(nn.relu({ name: `features.${specs.length}` }));
-      cin = v;
-    }
-  }
+  const specs = vggFeatures(cfg);
   return nn.sequential(
     ...specs,
     nn.flatten(1, { name: 'flatten' }),
@@ -221,9 +229,7 @@ export function parameterCount(model: Model): number {
  * set's own statistics.
  */
 export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Preprocess }): Model {
-  const { seed } = options('shapesNet', opts);
-  const classes = opts?.classes ?? 10;
-  if (typeof classes !== 'number' || !Number.isInteger(classes) || classes < 1) throw new Error(`models.shapesNet: classes must be an integer >= 1, got ${String(classes)}`);
+  const { seed, classes } = options('shapesNet', { ...opts, classes: opts?.classes ?? 10 });
   const size = opts?.inputSize ?? 96;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 16 || size % 16 !== 0) {
     throw new Error(`models.shapesNet: inputSize must be a multiple of 16 (at least 16), got ${String(size)}`);
@@ -231,18 +237,7 @@ export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Pre
   const w = opts?.width ?? 16;
   if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > 256) throw new Error(`models.shapesNet: width must be an integer from 1 to 256, got ${String(w)}`);
   const cfg: (number | 'M')[] = [w, w, 'M', 2 * w, 2 * w, 'M', 4 * w, 4 * w, 'M', 4 * w, 'M'];
-  const specs: LayerSpec[] = [];
-  let cin = 3;
-  for (const v of cfg) {
-    const name = `features.${specs.length}`;
-    if (v === 'M') {
-      specs.push(nn.maxPool2d({ kernel: 2, stride: 2, name }));
-    } else {
-      specs.push(nn.conv2d(cin, v, 3, { padding: 1, name }));
-      specs.push(nn.relu({ name: `features.${specs.length}` }));
-      cin = v;
-    }
-  }
+  const specs = vggFeatures(cfg);
   const cells = (size / 16) ** 2;
   const m = nn.sequential(
     ...specs,

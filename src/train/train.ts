@@ -9,7 +9,7 @@ import type { Model } from '../models/model.js';
 import * as ops from '../ops/index.js';
 import { rng, tensor } from '../tensor/create.js';
 import { keep, type Tensor, tidy } from '../tensor/tensor.js';
-import { toModelInput } from '../vis/common.js';
+import { argmaxRows, toModelInput } from '../vis/common.js';
 import { augment, type AugmentOptions } from './augment.js';
 import { Adam, SGD } from './optim.js';
 
@@ -84,17 +84,6 @@ function positive(arg: string, v: unknown, fallback: number, integer: boolean): 
   return v;
 }
 
-/** The argmax of each row of a [N, K] host array. */
-function argmax(scores: Float32Array, n: number, k: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (scores[i * k + j] > scores[i * k + best]) best = j;
-    out[i] = best;
-  }
-  return out;
-}
-
 /** Top-1 accuracy of the model on a dataset (no augmentation, dropout off). */
 export async function accuracy(model: Model, data: Dataset, batchSize = 64): Promise<number> {
   const shape = model.inputShape;
@@ -110,7 +99,7 @@ export async function accuracy(model: Model, data: Dataset, batchSize = 64): Pro
     }));
     const s = await scores.data();
     scores.dispose();
-    const pred = argmax(s, n, classes);
+    const pred = argmaxRows(s, n, classes);
     for (let j = 0; j < n; j++) if (pred[j] === data.labels[i + j]) correct++;
   }
   return correct / count;
@@ -183,7 +172,7 @@ export async function train(model: Model, data: Dataset, opts: TrainOptions): Pr
         loss.dispose();
         logits.dispose();
         if (!Number.isFinite(lv[0])) throw new Error(`${fn}: the loss became ${lv[0]} at epoch ${epoch + 1}, step ${s + 1} (lower opts.lr)`);
-        const pred = argmax(sv, n, classes);
+        const pred = argmaxRows(sv, n, classes);
         for (let j = 0; j < n; j++) if (pred[j] === labels[j]) correct++;
         lossSum += lv[0] * n;
         seen += n;
