@@ -18,6 +18,7 @@ import {
 } from '../index.js';
 import * as shapes from '../data/shapes.js';
 import type { Box } from '../localise/localise.js';
+import type { BackendInfo } from '../runtime.js';
 import * as models from '../models/zoo.js';
 import { saveOnnx } from '../models/onnx/export.js';
 import { accuracy, type EpochResult, train } from '../train/train.js';
@@ -61,7 +62,7 @@ export interface CommonOptions {
 // ----------------------------------------------------------------------------- shared steps
 
 const fmtShape = (s: readonly number[]) => `[${s.join(', ')}]`;
-const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+export const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 
 function checkBackend(b: unknown): BackendName {
   if (b === undefined) return 'auto';
@@ -87,7 +88,7 @@ function checkChoice<T extends string>(name: string, v: unknown, choices: readon
 }
 
 /** The file exists and is not a folder. */
-async function checkFile(path: string, what: 'model' | 'image'): Promise<void> {
+export async function checkFile(path: string, what: 'model' | 'image'): Promise<void> {
   if (typeof path !== 'string' || path.length === 0) throw new CliError(`no ${what} file given`);
   let s;
   try {
@@ -108,7 +109,7 @@ export function supportedClasses(model: Model, path: string): number {
   throw new CliError(`unsupported model: ${path} outputs ${fmtShape(s)} per image, not class scores [1, K]`);
 }
 
-async function openModel(path: string): Promise<{ model: Model; classes: number }> {
+export async function openModel(path: string): Promise<{ model: Model; classes: number }> {
   await checkFile(path, 'model');
   let model: Model;
   try {
@@ -133,7 +134,7 @@ function coverCrop(img: Planar, h: number, w: number): Planar {
 }
 
 /** An image file as [1, 3, h, w], 0..255 RGB (see the file header). */
-async function loadAt(path: string, h: number, w: number): Promise<Tensor> {
+export async function loadAt(path: string, h: number, w: number): Promise<Tensor> {
   try {
     if (h === w) return await loadImage(path, { size: h, crop: 'center' });
     return planarToTensor(coverCrop(await decodeImage(path), h, w));
@@ -157,7 +158,7 @@ function outputsFor(out: string, images: readonly string[], suffix: string): str
   return files;
 }
 
-async function makeOut(out: string): Promise<void> {
+export async function makeOut(out: string): Promise<void> {
   try {
     await mkdir(out, { recursive: true });
   } catch (e) {
@@ -166,26 +167,27 @@ async function makeOut(out: string): Promise<void> {
 }
 
 /** Opens the backend, runs fn, and closes the backend whatever happens. */
-async function withBackend<T>(backend: BackendName, fn: () => Promise<T>): Promise<T> {
+export async function withBackend<T>(backend: BackendName, fn: (info: BackendInfo) => Promise<T>): Promise<T> {
+  let info: BackendInfo;
   try {
-    await init({ backend });
+    info = await init({ backend });
   } catch (e) {
     throw new CliError(`cannot open the ${backend} backend: ${firstLine(e).replace(/^init: /, '')}`);
   }
   try {
-    return await fn();
+    return await fn(info);
   } finally {
     await close();
   }
 }
 
-function common(o: CommonOptions): { backend: BackendName; out: string; io: Io } {
+export function common(o: CommonOptions): { backend: BackendName; out: string; io: Io } {
   const out = o.out ?? '.';
   if (typeof out !== 'string' || out.length === 0) throw new CliError('--out must be a folder name');
   return { backend: checkBackend(o.backend), out, io: o.io ?? processIo };
 }
 
-const fmtNum = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)).toString() : String(v));
+export const fmtNum = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)).toString() : String(v));
 
 // ----------------------------------------------------------------------------- saliency
 
@@ -447,19 +449,6 @@ export function deconvTable(report: DeconvReport): string[] {
   return [line(head), ...rows.map(line)];
 }
 
-// ----------------------------------------------------------------------------- later work
-
-export const LATER: Record<string, string> = {
-  eval: 'evaluation against a labelled set is not part of convis yet',
-  bench: 'the command-line benchmark is not wired up yet; run `npm run bench` in a checkout',
-  demo: 'the demo needs a trained model, which convis does not ship yet',
-};
-
-/** The commands registered for later work: a one-line reason and exit code 2. */
-export function notAvailable(command: string): never {
-  throw new CliError(`not available yet (${LATER[command] ?? 'planned'})`, 2);
-}
-
 // ----------------------------------------------------------------------------- train
 
 export interface TrainCommandOptions extends CommonOptions {
@@ -475,6 +464,14 @@ export interface TrainCommandOptions extends CommonOptions {
   /** shapesNet's width (default 16) and input size (default 96) */
   width?: number;
   size?: number;
+  /** batch normalisation after each convolution (default true) */
+  batchNorm?: boolean;
+  /** dropout before the last layer (default 0) */
+  dropout?: number;
+  /** augmentation: false for none; default pad 4, mirror, one erased rectangle of at most 0.25 of the side */
+  augment?: boolean;
+  /** rectangles zeroed out per image when augmenting (default 1) */
+  erase?: number;
   /** the command line, recorded in train.json */
   command?: string;
 }
@@ -524,9 +521,14 @@ export async function trainCommand(opts: TrainCommandOptions = {}): Promise<Trai
   const width = int('width', opts.width, 16, 1, 256);
   const size = int('size', opts.size, 96, 32, 512);
   if (size % 16 !== 0) throw new CliError(`--size must be a multiple of 16, got ${size}`);
-  const optimizer = opts.optimizer ?? 'sgd';
+  const optimizer = opts.optimizer ?? 'adam';
   if (optimizer !== 'sgd' && optimizer !== 'adam') throw new CliError(`--optimizer must be sgd or adam, got ${String(optimizer)}`);
   const lr = opts.lr ?? (optimizer === 'sgd' ? 0.02 : 1e-3);
+  const batchNorm = opts.batchNorm ?? true;
+  const dropout = opts.dropout ?? 0;
+  if (!(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) throw new CliError(`--dropout must be a number in [0, 1), got ${String(opts.dropout)}`);
+  const erase = int('erase', opts.erase, 1, 0, 16);
+  const augmenting = opts.augment ?? true;
   if (!(typeof lr === 'number' && lr > 0 && Number.isFinite(lr))) throw new CliError(`--lr must be a positive number, got ${String(opts.lr)}`);
   await makeOut(out);
 
@@ -542,13 +544,18 @@ export async function trainCommand(opts: TrainCommandOptions = {}): Promise<Trai
   };
   const trainSet = gen('train', trainCount), valSet = gen('val', valCount), testSet = gen('test', testCount);
   const stats = channelStats(trainSet.images, 3, size * size);
-  const model = models.shapesNet({ seed, width, inputSize: size, classes: shapes.NUM_CLASSES, preprocess: { ...stats, channelOrder: 'RGB', scale: 1 } });
+  const model = models.shapesNet({
+    seed, width, inputSize: size, classes: shapes.NUM_CLASSES, batchNorm, dropout, preprocess: { ...stats, channelOrder: 'RGB', scale: 1 },
+    classNames: shapes.CLASS_NAMES,
+  });
+  // the erased rectangles take the preprocessing's mean colour (zero in the model's input space)
+  const augment = augmenting ? { pad: 4, mirror: true, erase, eraseMax: 0.25, fill: stats.mean.map((m) => 255 * m) } : false as const;
   const modelFile = join(out, 'shapesnet.onnx');
   const logFile = join(out, 'train.json');
   return withBackend(backend, async () => {
     let bar: Progress | null = null;
     const epochsDone = await train(model, trainSet, {
-      epochs, batchSize, optimizer, lr, seed, val: valSet,
+      epochs, batchSize, optimizer, lr, seed, val: valSet, augment,
       onProgress: (p) => {
         if (p.step === 1) bar = new Progress(`epoch ${p.epoch}/${p.epochs}`, p.steps, 'steps', io.err);
         bar?.tick(1, `loss ${p.loss.toFixed(3)} acc ${(100 * p.accuracy).toFixed(1)}%`);
@@ -567,7 +574,7 @@ export async function trainCommand(opts: TrainCommandOptions = {}): Promise<Trai
     io.out(`test accuracy ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images; wrote ${modelFile} and ${logFile}`);
     const log = {
       command: opts.command ?? null,
-      options: { epochs, trainCount, valCount, testCount, batchSize, optimizer, lr, seed, width, size, backend },
+      options: { epochs, trainCount, valCount, testCount, batchSize, optimizer, lr, seed, width, size, batchNorm, dropout, augment, backend },
       data: { generator: 'src/data/shapes.ts', splitSeeds: shapes.SPLITS },
       preprocess: model.preprocess,
       parameters: models.parameterCount(model),

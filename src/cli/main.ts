@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-// The `convis` command: commander wiring around src/cli/commands.ts. Every failure ends with one line
-// `convis <command>: <reason>` on stderr and a non-zero exit code (2 for the commands that are not available
-// yet); set CONVIS_DEBUG=1 to also get the stack trace of an unexpected error. The process exits by itself once
+// The `convis` command: commander wiring around src/cli/commands.ts and src/cli/demo.ts. Every failure ends with
+// one line `convis <command>: <reason>` on stderr and a non-zero exit code; set CONVIS_DEBUG=1 to also get the stack trace of an unexpected error. The process exits by itself once
 // the command has closed its backend.
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
-  BACKENDS, type BackendName, classModelCommand, CliError, COLORMAPS, type CommonOptions, deconvCheckCommand, LATER,
-  localiseCommand, METHODS, notAvailable, PRESETS, saliencyCommand, trainCommand,
+  BACKENDS, type BackendName, classModelCommand, CliError, COLORMAPS, type CommonOptions, deconvCheckCommand,
+  localiseCommand, METHODS, PRESETS, saliencyCommand, trainCommand,
 } from './commands.js';
+import { benchCommand, demoCommand, evalCommand } from './demo.js';
 
 const version = (() => {
   try {
@@ -58,9 +58,9 @@ const EXAMPLES: Record<string, string> = {
   localise: 'convis localise vgg16.onnx cat.jpg --top-k 5 --out boxes',
   'deconv-check': 'convis deconv-check vgg16.onnx cat.jpg',
   train: 'convis train --epochs 12 --seed 0 --out model',
-  eval: 'convis eval   (not available yet)',
-  bench: 'convis bench   (not available yet)',
-  demo: 'convis demo   (not available yet)',
+  eval: 'convis eval --count 500 --out docs',
+  bench: 'convis bench saliency --size 64',
+  demo: 'convis demo --out out',
 };
 
 /** The command currently running, for the `convis <command>:` prefix of its failure line. */
@@ -145,29 +145,48 @@ function build(argv: readonly string[]): Command {
     .option('--val <n>', 'validation images (accuracy after each epoch)', intValue(10), 1000)
     .option('--test <n>', 'test images (accuracy at the end)', intValue(10), 1000)
     .option('--batch <n>', 'images per step', intValue(1), 32)
-    .addOption(new Option('--optimizer <name>', 'SGD with momentum 0.9 or Adam').choices(['sgd', 'adam']).default('sgd'))
+    .addOption(new Option('--optimizer <name>', 'SGD with momentum 0.9 or Adam').choices(['sgd', 'adam']).default('adam'))
     .option('--lr <x>', 'initial learning rate, cosine-annealed to 0 (default: 0.02 for sgd, 0.001 for adam)', numberValue(0, true))
     .option('--seed <n>', 'seeds the weights, the shuffling, the augmentation and dropout', intValue(0), 0)
     .option('--width <n>', 'channels of the first block (the network has w, 2w, 4w, 4w)', intValue(1), 16)
     .option('--size <n>', 'image size, a multiple of 16', intValue(32), 96)
-    .action(async (o: { epochs: number; train: number; val: number; test: number; batch: number; optimizer: 'sgd' | 'adam'; lr?: number; seed: number; width: number; size: number }, cmd: Command) => {
+    .option('--no-batch-norm', 'leave out batch normalisation after each convolution')
+    .option('--dropout <p>', 'dropout before the last layer', numberValue(0, false), 0)
+    .option('--no-augment', 'train on the images as generated (default: random crops from 4-pixel padding, mirrors, one zeroed rectangle)')
+    .option('--erase <n>', 'rectangles zeroed out per image when augmenting (the paper\'s augmentation)', intValue(0), 1)
+    .action(async (o: { epochs: number; train: number; val: number; test: number; batch: number; optimizer: 'sgd' | 'adam'; lr?: number; seed: number; width: number; size: number; batchNorm: boolean; dropout: number; augment: boolean; erase: number }, cmd: Command) => {
       await trainCommand({
         ...globals(cmd), epochs: o.epochs, trainCount: o.train, valCount: o.val, testCount: o.test, batchSize: o.batch,
-        optimizer: o.optimizer, lr: o.lr, seed: o.seed, width: o.width, size: o.size, command: `convis ${argv.slice(2).join(' ')}`,
+        optimizer: o.optimizer, lr: o.lr, seed: o.seed, width: o.width, size: o.size, batchNorm: o.batchNorm, dropout: o.dropout,
+        augment: o.augment, erase: o.erase, command: `convis ${argv.slice(2).join(' ')}`,
       });
     });
 
-  const later: Record<string, string> = {
-    eval: 'evaluate saliency and localisation on a labelled set (not available yet)',
-    bench: 'run the benchmarks (not available yet)',
-    demo: 'run the end-to-end demo (not available yet)',
-  };
-  for (const name of Object.keys(LATER)) {
-    sub(name, later[name], later[name])
-      .argument('[args...]')
-      .allowUnknownOption()
-      .action(() => notAvailable(name));
-  }
+  sub('eval', 'localisation error on the shapes test split (Sect. 3.2)', 'top-1 localisation error (ILSVRC criterion, IoU >= 0.5) on the shapes test split for (a) saliency + GMM + GraphCut, (b) the thresholded map without GraphCut, (c) the centre box of mean size, (d) the whole image, and (a), (b) with DeconvNet and guided maps: <out>/results.md and <out>/results.json')
+    .argument('[model]', 'ONNX model of the shapes classes (default: the shipped models/shapesnet.onnx)')
+    .option('--count <n>', 'test images', intValue(1), 500)
+    .option('--val <n>', 'validation images (fix the threshold of (b) and the box of (c))', intValue(1), 200)
+    .action(async (model: string | undefined, o: { count: number; val: number }, cmd: Command) => {
+      await evalCommand({ ...globals(cmd), model, count: o.count, valCount: o.val, command: `convis ${argv.slice(2).join(' ')}` });
+    });
+
+  sub('bench', 'run a benchmark of the convis checkout', 'runs bench/index.ts of the convis repository (kernels, cpu, saliency, localise, profile, ...) with the arguments given; needs the development dependencies (npm ci in a checkout)')
+    .argument('[args...]', 'the benchmark and its options, as for `npm run bench --` (`convis bench -- --help` lists the benchmarks, `convis bench -- <name> --help` gives one\'s options)')
+    .allowUnknownOption()
+    .action(async (args: string[]) => {
+      const code = await benchCommand(args);
+      if (code !== 0) throw new CliError(`the benchmark exited with code ${code}`, code);
+    });
+
+  sub('demo', 'the paper\'s figures for the shipped model: out/index.html', 'the main job: class models of every class (Fig. 1), saliency maps (Fig. 2), localisation figures (Fig. 3) and the DeconvNet equivalence report (Sect. 4) for the shipped model and sample images, and <out>/index.html showing them; WebGPU when an adapter exists')
+    .option('--model <file>', 'ONNX model (default: the shipped models/shapesnet.onnx)')
+    .option('--images <dir>', 'folder of PNG / JPEG images, with an optional labels.json (default: the shipped examples/)')
+    .option('--steps <n>', 'class model ascent steps', intValue(1), 200)
+    .action(async (o: { model?: string; images?: string; steps: number }, cmd: Command) => {
+      const g = globals(cmd);
+      // the demo writes out/ unless --out is given
+      await demoCommand({ ...g, out: cmd.parent?.getOptionValueSource('out') === 'default' ? 'out' : g.out, ...o });
+    });
   return program;
 }
 

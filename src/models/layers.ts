@@ -2,7 +2,9 @@
 // each kind is data (attributes, named weights held on the host) plus two functions, its output shape and its
 // forward through ops.*. Weights stay on the host so a model outlives init() / close() and runs on any backend.
 
+import { noGrad } from '../autograd/graph.js';
 import * as ops from '../ops/index.js';
+import { backend } from '../runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type LayerKind =
@@ -164,6 +166,34 @@ export function layerOutputShape(layer: Layer, inputs: readonly (readonly number
   }
 }
 
+/** Momentum of batch norm's running statistics in training mode (PyTorch's default). */
+export const BATCHNORM_MOMENTUM = 0.1;
+
+/**
+ * Batch norm in training mode: the batch's own statistics over every axis but the channels (biased variance), on
+ * the tape, so gradients flow through them as well as through gamma and beta; the running statistics move
+ * towards them outside the tape, in place: r = (1 - m) r + m s, the variance's s unbiased (n / (n - 1)).
+ */
+function batchNormTraining(x: Tensor, p: Record<string, Tensor>, eps: number): Tensor {
+  const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  const n = axes.reduce((k, a) => k * x.shape[a], 1);
+  if (n < 2) throw new Error(`batchNorm (training): needs at least 2 values per channel, got input ${fmt(x.shape)}`);
+  const bshape = x.shape.map((d, i) => (i === 1 ? d : 1));
+  const mu = ops.mean(x, axes);
+  const d = ops.sub(x, ops.reshape(mu, bshape));
+  const v = ops.mean(ops.mul(d, d), axes);
+  noGrad(() => {
+    const m = BATCHNORM_MOMENTUM;
+    const mean = ops.add(ops.scale(p.mean, 1 - m), ops.scale(mu, m));
+    const vr = ops.add(ops.scale(p.var, 1 - m), ops.scale(v, (m * n) / (n - 1)));
+    backend().elementwise('copy', [mean.operand], p.mean.operand);
+    backend().elementwise('copy', [vr.operand], p.var.operand);
+    mean.dispose();
+    vr.dispose();
+  });
+  return ops.batchNorm(x, mu, v, p.gamma, p.beta, eps);
+}
+
 /** Runs one layer through ops.*; `p` holds its weights as device tensors. */
 export function applyLayer(layer: Layer, xs: Tensor[], p: Record<string, Tensor>,
                            mode?: { training: boolean; seed: number }): Tensor {
@@ -194,8 +224,10 @@ export function applyLayer(layer: Layer, xs: Tensor[], p: Record<string, Tensor>
       return ops.avgPool2d(x, { kernel: a.kernel, stride: a.stride, padding: a.padding, ceilMode: a.ceilMode, countIncludePad: a.countIncludePad });
     }
     case 'globalavgpool': return ops.globalAvgPool2d(x);
-    case 'batchnorm':
-      return ops.batchNorm(x, p.mean, p.var, p.gamma, p.beta, (layer.attrs as LayerAttrs['batchnorm']).eps);
+    case 'batchnorm': {
+      const eps = (layer.attrs as LayerAttrs['batchnorm']).eps;
+      return mode?.training ? batchNormTraining(x, p, eps) : ops.batchNorm(x, p.mean, p.var, p.gamma, p.beta, eps);
+    }
     case 'lrn': {
       const a = layer.attrs as LayerAttrs['lrn'];
       return ops.localResponseNorm(x, { size: a.size, alpha: a.alpha, beta: a.beta, k: a.k });

@@ -23,6 +23,8 @@ export interface ModelOptions {
   preprocess?: Preprocess;
   /** the source model ended in a Softmax that was cut off (the methods need the unnormalised scores) */
   removedSoftmax?: boolean;
+  /** a name per output class, in class-index order (saved as ONNX metadata convis.classNames) */
+  classNames?: readonly string[];
 }
 
 export interface RunOptions {
@@ -52,6 +54,8 @@ export class Model {
   readonly output: string;
   readonly preprocess?: Preprocess;
   readonly removedSoftmax: boolean;
+  /** a name per class when the model has them (as many as the output's classes) */
+  readonly classNames?: readonly string[];
   /** output shape for a batch of one */
   readonly outputShape: readonly number[];
   private device: { backend: Backend; params: Map<string, Record<string, Tensor>> } | null = null;
@@ -71,6 +75,15 @@ export class Model {
     this.preprocess = opts.preprocess;
     this.removedSoftmax = opts.removedSoftmax ?? false;
     this.outputShape = this.checkGraph();
+    if (opts.classNames !== undefined) {
+      const names = opts.classNames;
+      const k = this.outputShape[1];
+      if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw new Error(`Model ${this.name}: classNames must be an array of strings`);
+      if (this.outputShape.length < 2 || names.length !== k) {
+        throw new Error(`Model ${this.name}: classNames has ${names.length} names, the output ${fmt(this.outputShape)} has ${k ?? 0} classes`);
+      }
+      this.classNames = Object.freeze([...names]);
+    }
   }
 
   /** Every layer reads values defined before it; names are unique; shapes agree (batch 1). */

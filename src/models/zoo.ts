@@ -63,9 +63,11 @@ function options(fn: string, opts: ZooOptions | undefined): { seed: number; clas
 
 /**
  * VGG's feature layers from a configuration: numbers are 3x3 pad-1 convolutions with that many output channels,
- * each followed by ReLU; 'M' is 2x2 max pooling with stride 2. Layer names follow torchvision ('features.<i>').
+ * each followed by ReLU (with `batchNorm`, by batch normalisation and then ReLU, as torchvision's vgg*_bn); 'M' is
+ * 2x2 max pooling with stride 2. Layer names follow torchvision ('features.<i>'). Batch norm starts as the
+ * identity: running mean 0, variance 1, gamma 1, beta 0.
  */
-function vggFeatures(cfg: readonly (number | 'M')[], cin = 3): LayerSpec[] {
+function vggFeatures(cfg: readonly (number | 'M')[], cin = 3, batchNorm = false): LayerSpec[] {
   const specs: LayerSpec[] = [];
   for (const v of cfg) {
     const name = `features.${specs.length}`;
@@ -73,6 +75,10 @@ function vggFeatures(cfg: readonly (number | 'M')[], cin = 3): LayerSpec[] {
       specs.push(nn.maxPool2d({ kernel: 2, stride: 2, name }));
     } else {
       specs.push(nn.conv2d(cin, v, 3, { padding: 1, name }));
+      if (batchNorm) {
+        const c = (value: number) => ({ shape: [v], data: new Float32Array(v).fill(value) });
+        specs.push({ ...nn.batchNorm(v, { name: `features.${specs.length}` }), params: { mean: c(0), var: c(1), gamma: c(1), beta: c(0) } });
+      }
       specs.push(nn.relu({ name: `features.${specs.length}` }));
       cin = v;
     }
@@ -225,10 +231,13 @@ export function parameterCount(model: Model): number {
  * four blocks of 3x3 pad-1 convolutions with ReLU, [w, w], [2w, 2w], [4w, 4w], [4w], each followed by 2x2 max
  * pooling, then a hidden fully connected layer of 8w units with ReLU and dropout 0.5, and the class scores.
  * Input [3, S, S] with S a multiple of 16 (default 96). With w = 16 and 10 classes at 96: 405,338 parameters.
+ * `dropout` is the hidden layer's dropout probability (default 0.5; 0 leaves the layer out).
+ * `batchNorm: true` puts batch normalisation between each convolution and its ReLU (trained in training mode;
+ * saveOnnx writes it as BatchNormalization, which loadOnnx folds back into the convolution).
  * `preprocess` defaults to mean 0.5 and std 0.25 per channel on 0..1 RGB; training replaces it with the training
  * set's own statistics.
  */
-export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Preprocess }): Model {
+export function shapesNet(opts?: ZooOptions & { width?: number; batchNorm?: boolean; dropout?: number; preprocess?: Preprocess; classNames?: readonly string[] }): Model {
   const { seed, classes } = options('shapesNet', { ...opts, classes: opts?.classes ?? 10 });
   const size = opts?.inputSize ?? 96;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 16 || size % 16 !== 0) {
@@ -237,16 +246,21 @@ export function shapesNet(opts?: ZooOptions & { width?: number; preprocess?: Pre
   const w = opts?.width ?? 16;
   if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > 256) throw new Error(`models.shapesNet: width must be an integer from 1 to 256, got ${String(w)}`);
   const cfg: (number | 'M')[] = [w, w, 'M', 2 * w, 2 * w, 'M', 4 * w, 4 * w, 'M', 4 * w, 'M'];
-  const specs = vggFeatures(cfg);
+  const bn = opts?.batchNorm ?? false;
+  if (typeof bn !== 'boolean') throw new Error(`models.shapesNet: batchNorm must be a boolean, got ${String(bn)}`);
+  const specs = vggFeatures(cfg, 3, bn);
+  const drop = opts?.dropout ?? 0.5;
+  if (typeof drop !== 'number' || !(drop >= 0 && drop < 1)) throw new Error(`models.shapesNet: dropout must be a number in [0, 1), got ${String(drop)}`);
   const cells = (size / 16) ** 2;
   const m = nn.sequential(
     ...specs,
     nn.flatten(1, { name: 'flatten' }),
     nn.linear(4 * w * cells, 8 * w, { name: 'classifier.0' }),
     nn.relu({ name: 'classifier.1' }),
-    nn.dropout(0.5, { name: 'classifier.2' }),
+    ...(drop > 0 ? [nn.dropout(drop, { name: 'classifier.2' })] : []),
     nn.linear(8 * w, classes, { name: 'classifier.3' }),
-    { inputShape: [3, size, size], seed, name: 'shapesnet', preprocess: opts?.preprocess ?? { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', scale: 1 } },
+    { inputShape: [3, size, size], seed, name: 'shapesnet', preprocess: opts?.preprocess ?? { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', scale: 1 },
+      classNames: opts?.classNames },
   );
   // the class scores start near zero (loss near log K): with He weights there too the first steps of training
   // met a cross-entropy of ~5 and large gradients through a network without normalisation layers

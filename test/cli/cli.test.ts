@@ -1,17 +1,17 @@
 // The `convis` command line: each command run as a child process (through tsx, --backend cpu, under a deadline)
 // on a tiny VGG-style model saved as ONNX and a small PNG: what it writes, what it prints, and its exit code;
 // --help; user errors as one line `convis <command>: <reason>` with a non-zero exit code and no stack trace; the
-// commands kept for later work. Then the command functions in-process (ten crops, --all, top-k, the checks that
+// demo, eval and bench. Then the command functions in-process (ten crops, --all, top-k, the checks that
 // fail before a backend opens) and the progress bar.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import test from 'tape';
-import { nn, planar, saveImage, saveOnnx } from '../../src/index.js';
+import { models, nn, planar, saveImage, saveOnnx, shapes as shapesData } from '../../src/index.js';
 import {
   classModelCommand, CliError, deconvCheckCommand, deconvTable, type Io, localiseCommand, saliencyCommand,
 } from '../../src/cli/commands.js';
@@ -212,9 +212,59 @@ test('a bad option value: one line, non-zero exit', async (t) => {
   failsWithOneLine(t, await cli(['localise', model, image, '--backend', 'gpu']), 'localise', /--backend.*'gpu' is invalid/);
 });
 
-test('eval, bench and demo are not available yet: exit code 2', async (t) => {
-  failsWithOneLine(t, await cli(['eval', '--help-me']), 'eval', /not available yet/, 2);
-  failsWithOneLine(t, await cli(['demo']), 'demo', /not available yet/, 2);
+// a 10-class model of the shapes dataset at 32 x 32 (untrained: batch norm folded on load, class names kept)
+const shapes10 = join(dir, 'shapes10.onnx');
+await saveOnnx(models.shapesNet({ width: 2, inputSize: 32, batchNorm: true, dropout: 0, seed: 5, classNames: shapesData.CLASS_NAMES }), shapes10);
+// two sample images with a labels.json, as in examples/
+const samplesDir = join(dir, 'samples');
+mkdirSync(samplesDir);
+const sampleLabels = [];
+for (const i of [3, 7]) {
+  const s = shapesData.renderSample(shapesData.SPLITS.test, i, 32);
+  await saveImage({ channels: 3, height: 32, width: 32, data: s.image }, join(samplesDir, `s${i}.png`));
+  sampleLabels.push({ file: `s${i}.png`, label: s.label, className: shapesData.CLASS_NAMES[s.label], box: s.box });
+}
+writeFileSync(join(samplesDir, 'labels.json'), JSON.stringify({ images: sampleLabels }));
+
+test('demo: every figure the page shows exists, the DeconvNet report passes, exit code 0', async (t) => {
+  const out = join(dir, 'demo');
+  const r = await cli(['demo', '--model', shapes10, '--images', samplesDir, '--steps', '3', '--backend', 'cpu', '--out', out], 120_000);
+  t.equal(r.code, 0, `exit code 0 (${lines(r.stderr).slice(-1)[0] ?? ''})`);
+  t.match(r.stdout, /wrote .*index\.html/, 'it names the page');
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  const srcs = [...html.matchAll(/<img src="([^"]+)"/g)].map((m) => m[1]);
+  // 10 class models; per image: the image, three maps and the localisation figure
+  t.equal(srcs.length, 10 + 2 * 5, `${srcs.length} images on the page`);
+  t.ok(srcs.every((f) => existsSync(join(out, f))), 'each one written');
+  for (const name of ['circle', 'heart']) t.ok(html.includes(name), `class names on the page (${name})`);
+  for (const h of ['Fig. 1', 'Fig. 2', 'Fig. 3', 'Sect. 4']) t.ok(html.includes(h), `a section ${h}`);
+  t.match(readFileSync(join(out, 'deconv.txt'), 'utf8'), /conv\s+\S+\s+\S+\s+equal/, 'the DeconvNet report');
+  t.match(html, /true: \d \w+; (right|wrong) class; IoU \d\.\d\d/, 'each image against its labels.json entry');
+  failsWithOneLine(t, await cli(['demo', '--model', join(dir, 'nothing.onnx'), '--backend', 'cpu', '--out', out]), 'demo', /no such file/);
+  failsWithOneLine(t, await cli(['demo', '--model', shapes10, '--images', join(dir, 'nowhere'), '--backend', 'cpu', '--out', out]), 'demo', /cannot read the image folder/);
+});
+
+test('eval: results.md with rows (a)-(d) and the DeconvNet and guided variants', async (t) => {
+  const out = join(dir, 'eval');
+  const r = await cli(['eval', shapes10, '--count', '12', '--val', '6', '--backend', 'cpu', '--out', out], 120_000);
+  t.equal(r.code, 0, `exit code 0 (${lines(r.stderr).slice(-1)[0] ?? ''})`);
+  const md = readFileSync(join(out, 'results.md'), 'utf8');
+  for (const id of ['(a)', '(b)', '(c)', '(d)', '(a) (deconvnet)', '(a) (guided)', '(b) (deconvnet)', '(b) (guided)']) {
+    t.ok(md.split('\n').some((l) => l.startsWith(`| ${id} `)), `a row ${id}`);
+  }
+  t.match(md, /command: `convis eval /, 'the command');
+  const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  t.equal(json.count, 12, 'results.json: 12 test images');
+  failsWithOneLine(t, await cli(['eval', model, '--count', '4', '--backend', 'cpu', '--out', out]), 'eval', /10 class scores/);
+});
+
+test('bench: runs the checkout\'s benchmark runner', async (t) => {
+  const r = await cli(['bench', '--', '--help']);
+  t.equal(r.code, 0, 'exit code 0');
+  t.match(r.stdout, /benchmarks:[\s\S]*saliency/, 'its list of benchmarks');
+  const bad = await cli(['bench', 'no-such-bench']);
+  t.notEqual(bad.code, 0, 'an unknown benchmark: non-zero exit');
+  t.match(lines(bad.stderr).slice(-1)[0] ?? '', /^convis bench: the benchmark exited with code 1$/, 'the last line says so');
 });
 
 test('train: a small run writes the ONNX checkpoint (preprocessing in its metadata) and train.json', async (t) => {

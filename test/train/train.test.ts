@@ -1,8 +1,12 @@
 // Training: the weight gradients of a model (conv and linear, through the cross-entropy) against central finite
 // differences of the loss; trainable() on and off; syncWeights; train() fitting a separable problem from a seed,
-// reproducibly; augment() against its definition; bad input.
+// reproducibly; batch norm in training mode (batch statistics against float64, running statistics, gradients
+// against finite differences, folded on ONNX load); augment() against its definition; bad input.
 
-import { nn, ops, tensor } from '../../src/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOnnx, models, nn, ops, saveOnnx, tensor } from '../../src/index.js';
 import { noGrad } from '../../src/autograd/graph.js';
 import { augment } from '../../src/train/augment.js';
 import { accuracy, train } from '../../src/train/train.js';
@@ -120,6 +124,139 @@ const tinyNet = () => nn.sequential(
   nn.conv2d(1, 4, 3, { padding: 1 }), nn.relu(), nn.maxPool2d({ kernel: 2 }), nn.flatten(), nn.dropout(0.2), nn.linear(64, 2),
   { inputShape: [1, 8, 8], seed: 9, preprocess: { mean: [0.4], std: [0.25], channelOrder: 'RGB', scale: 1 } },
 );
+
+/** conv -> batch norm -> sigmoid -> pool -> linear: batch norm in training mode inside a model. */
+const bnNet = (seed: number) => {
+  const m = nn.sequential(
+    nn.conv2d(2, 3, 3, { padding: 1 }), nn.batchNorm(3, { name: 'bn' }), nn.sigmoid(), nn.avgPool2d({ kernel: 2 }), nn.flatten(), nn.linear(12, 4),
+    { inputShape: [2, 4, 4], seed },
+  );
+  return m;
+};
+
+/** float64 batch norm over [N, C, H, W] with the batch's statistics (biased variance). */
+function bnReference(x: Float32Array, shape: number[], gamma: Float32Array, beta: Float32Array, eps: number) {
+  const [N, C, H, W] = shape, P = H * W;
+  const y = new Float64Array(x.length), mean = new Float64Array(C), varB = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) s += x[(n * C + c) * P + p];
+    mean[c] = s / (N * P);
+    let v = 0;
+    for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) v += (x[(n * C + c) * P + p] - mean[c]) ** 2;
+    varB[c] = v / (N * P);
+    for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) {
+      const i = (n * C + c) * P + p;
+      y[i] = ((x[i] - mean[c]) / Math.sqrt(varB[c] + eps)) * gamma[c] + beta[c];
+    }
+  }
+  return { y, mean, varB };
+}
+
+await onEachBackend('train: batch norm in training mode', [
+  ['the batch\'s statistics normalise, the running ones move by momentum 0.1 (unbiased variance)', async (t) => {
+    const m = nn.sequential(nn.batchNorm(3, { name: 'bn' }), { inputShape: [3, 2, 5], seed: 2 });
+    const p = m.layer('bn').params;
+    const mean0 = Float32Array.from(p.mean.data), var0 = Float32Array.from(p.var.data);
+    const x = uniform([4, 3, 2, 5], 8, -3, 5);
+    const y = m.run(tensor(x, [4, 3, 2, 5]), { training: true }).output;
+    const ref = bnReference(x, [4, 3, 2, 5], p.gamma.data, p.beta.data, 1e-5);
+    const err = relErr(await y.data(), ref.y);
+    t.ok(err < 1e-5, `output against float64: relative error ${err.toExponential(2)}`);
+    y.dispose();
+    await m.syncWeights();
+    const n = 4 * 2 * 5;
+    const wantMean = Array.from(mean0, (v, c) => 0.9 * v + 0.1 * ref.mean[c]);
+    const wantVar = Array.from(var0, (v, c) => 0.9 * v + 0.1 * ref.varB[c] * (n / (n - 1)));
+    t.ok(relErr(p.mean.data, wantMean) < 1e-5, `running mean ${Array.from(p.mean.data, (v) => v.toFixed(4)).join(', ')}`);
+    t.ok(relErr(p.var.data, wantVar) < 1e-5, `running variance ${Array.from(p.var.data, (v) => v.toFixed(4)).join(', ')}`);
+    // inference mode uses the running statistics: no longer zero-mean per channel
+    const yi = noGrad(() => m.forward(tensor(x, [4, 3, 2, 5])));
+    const inf = await yi.data();
+    yi.dispose();
+    const want = Array.from(x, (v, i) => {
+      const c = Math.floor(i / 10) % 3;
+      return ((v - p.mean.data[c]) / Math.sqrt(p.var.data[c] + 1e-5)) * p.gamma.data[c] + p.beta.data[c];
+    });
+    t.ok(relErr(inf, want) < 1e-5, 'inference mode: the running statistics');
+    const one = nn.sequential(nn.batchNorm(3), { inputShape: [3, 1, 1] });
+    t.throws(() => one.run(tensor(new Float32Array(3), [1, 3, 1, 1]), { training: true }), /needs at least 2 values per channel/, 'one value per channel: an error');
+    one.releaseWeights();
+    m.releaseWeights();
+  }],
+  ['weight and input gradients through it equal central finite differences', async (t) => {
+    const m = bnNet(6);
+    // gamma and beta away from 1 and 0, so that their gradients are exercised
+    const bp = m.layer('bn').params;
+    bp.gamma.data.set([0.7, 1.3, -0.9]);
+    bp.beta.data.set([0.2, -0.4, 0.1]);
+    const x = uniform([3, 2, 4, 4], 21, -2, 2);
+    const labels = [1, 3, 0];
+    m.trainable(true);
+    const params = m.parameters();
+    t.deepEqual(params.map((p) => `${p.layer}.${p.name}`), ['conv0.w', 'conv0.b', 'bn.gamma', 'bn.beta', 'linear5.w', 'linear5.b'],
+      'the running statistics are not parameters');
+    const xt = tensor(x, [3, 2, 4, 4]);
+    xt.requiresGrad = true;
+    const loss = ops.crossEntropy(m.run(xt, { training: true }).output, labels);
+    loss.backward();
+    const grads = await Promise.all(params.map((p) => p.tensor.grad!.data()));
+    const gx = await xt.grad!.data();
+    loss.dispose();
+    m.trainable(false);
+    const lossAt = async (xs: Float32Array): Promise<number> => {
+      m.releaseWeights();
+      const l = noGrad(() => ops.crossEntropy(m.run(tensor(xs, [3, 2, 4, 4]), { training: true }).output, labels));
+      const v = (await l.data())[0];
+      l.dispose();
+      return v;
+    };
+    const eps = 1e-2;
+    const fdOf = async (host: Float32Array, xs: Float32Array) => {
+      const fd = new Float64Array(host.length);
+      for (let i = 0; i < host.length; i++) {
+        const v = host[i];
+        host[i] = v + eps;
+        const up = await lossAt(xs);
+        host[i] = v - eps;
+        const down = await lossAt(xs);
+        host[i] = v;
+        fd[i] = (up - down) / (2 * eps);
+      }
+      return fd;
+    };
+    for (const [pi, p] of params.entries()) {
+      if (p.name === 'b' && p.layer === 'conv0') continue; // a per-channel constant before batch norm: gradient 0
+      const err = relErr(grads[pi], await fdOf(m.layer(p.layer).params[p.name].data, x));
+      t.ok(err < 5e-3, `${p.layer}.${p.name}: relative error ${err.toExponential(2)}`);
+    }
+    const convB = grads[1];
+    t.ok(Math.max(...Array.from(convB, Math.abs)) < 1e-4, 'the conv bias before batch norm gets (close to) no gradient');
+    const xs = Float32Array.from(x);
+    const errX = relErr(gx, await fdOf(xs, xs));
+    t.ok(errX < 5e-3, `input: relative error ${errX.toExponential(2)}`);
+    m.releaseWeights();
+  }],
+  ['saveOnnx writes BatchNormalization, loadOnnx folds it: the same inference outputs', async (t) => {
+    const m = models.shapesNet({ width: 2, inputSize: 16, batchNorm: true, dropout: 0, seed: 3 });
+    // one training-mode pass moves the running statistics away from 0 and 1
+    const x = uniform([4, 3, 16, 16], 9, 0, 255);
+    m.run(tensor(x, [4, 3, 16, 16]), { training: true }).output.dispose();
+    await m.syncWeights();
+    const path = join(mkdtempSync(join(tmpdir(), 'convis-bn-')), 'bn.onnx');
+    await saveOnnx(m, path);
+    const back = await loadOnnx(path);
+    t.notOk(back.layers.some((l) => l.kind === 'batchnorm'), 'no batch-norm layer after loading (folded into the convolutions)');
+    const a = noGrad(() => m.forward(tensor(x, [4, 3, 16, 16])));
+    const b = noGrad(() => back.forward(tensor(x, [4, 3, 16, 16])));
+    const err = relErr(await b.data(), await a.data());
+    t.ok(err < 1e-4, `scores agree: relative error ${err.toExponential(2)}`);
+    a.dispose();
+    b.dispose();
+    m.releaseWeights();
+    back.releaseWeights();
+  }],
+]);
 
 await onEachBackend('train: fitting', [
   ['train() fits a separable problem, and the same seed gives the same run', async (t) => {

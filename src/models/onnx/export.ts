@@ -279,6 +279,7 @@ export function encodeOnnx(model: Model): Uint8Array {
   const metadataProps: { key: string; value: string }[] = [];
   if (model.preprocess) metadataProps.push({ key: 'convis.preprocess', value: preprocessJson(model.preprocess) });
   if (model.removedSoftmax) metadataProps.push({ key: 'convis.removedSoftmax', value: 'true' });
+  if (model.classNames) metadataProps.push({ key: 'convis.classNames', value: JSON.stringify(model.classNames) });
 
   const message: onnxProto.onnx.IModelProto = {
     irVersion: ONNX_IR_VERSION,

@@ -1005,7 +1005,18 @@ async function load(source: unknown, opts: LoadOnnxOptions): Promise<Model> {
   // metadata
   let preprocess: Preprocess | undefined;
   let removedSoftmax = im.cutSoftmax !== null;
+  let classNames: string[] | undefined;
   for (const p of Array.isArray(model.metadataProps) ? model.metadataProps : []) {
+    if (p?.key === 'convis.classNames') {
+      let v: unknown;
+      try {
+        v = JSON.parse(String(p.value ?? ''));
+      } catch {
+        v = null;
+      }
+      if (!Array.isArray(v) || v.some((n) => typeof n !== 'string')) throw new Error('metadata convis.classNames must be a JSON array of strings');
+      classNames = v as string[];
+    }
     if (p?.key === 'convis.preprocess') preprocess = checkPreprocess(String(p.value ?? ''));
     if (p?.key === 'convis.removedSoftmax' && String(p.value).trim().toLowerCase() === 'true') removedSoftmax = true;
   }
@@ -1014,7 +1025,7 @@ async function load(source: unknown, opts: LoadOnnxOptions): Promise<Model> {
   let result: Model;
   try {
     result = new Model(chw, kept as unknown as Layer[], {
-      name: graph.name || 'model', input: inputName, output, preprocess, removedSoftmax,
+      name: graph.name || 'model', input: inputName, output, preprocess, removedSoftmax, classNames,
     });
   } catch (e) {
     throw new Error(`the converted graph does not check: ${(e as Error).message}`);
