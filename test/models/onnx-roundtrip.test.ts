@@ -223,3 +223,25 @@ test('loadOnnx opts.preprocess: sets (or replaces) the model\'s preprocessing; a
     () => t.fail('scale 3 accepted'),
     (e: Error) => t.match(e.message, /^loadOnnx: opts.preprocess .* is not \{ mean: number\[\], std: number\[\] \(non-zero\)/, e.message));
 });
+
+test('class names: kept as ONNX metadata through a round trip; a wrong count or malformed metadata is an Error', async (t) => {
+  const names = ['cat', 'dog', 'bird'];
+  const build = (classNames?: string[]) => nn.sequential(nn.flatten(), nn.linear(12, 3), { inputShape: [3, 2, 2], seed: 2, name: 'tiny', classNames });
+  const m = build(names);
+  t.deepEqual(m.classNames, names, 'the model holds them');
+  const back = await loadOnnx(encodeOnnx(m));
+  t.deepEqual(back.classNames, names, 'and gets them back from the file');
+  t.equal((await loadOnnx(encodeOnnx(build()))).classNames, undefined, 'a model without names has none');
+  t.throws(() => build(['cat', 'dog']), /classNames has 2 names, the output \[1, 3\] has 3 classes/, 'two names for three classes');
+  t.throws(() => build([1, 2, 3] as unknown as string[]), /classNames must be an array of strings/, 'not strings');
+  // the metadata written by hand: not a JSON array of strings
+  const bytes = encodeOnnx(m);
+  // the same length, so that the protobuf framing still holds: an object instead of an array
+  const text = Buffer.from(bytes).toString('latin1').replace('["cat","dog","bird"]', '{"cat":0,"dog":1}'.padEnd(20, ' '));
+  try {
+    await loadOnnx(new Uint8Array(Buffer.from(text, 'latin1')));
+    t.fail('malformed metadata: resolved');
+  } catch (e) {
+    t.match((e as Error).message, /^loadOnnx: .*convis\.classNames must be a JSON array of strings/, (e as Error).message);
+  }
+});
