@@ -472,6 +472,8 @@ export interface TrainCommandOptions extends CommonOptions {
   augment?: boolean;
   /** rectangles zeroed out per image when augmenting (default 1) */
   erase?: number;
+  /** go on training this checkpoint (an ONNX file written by convis train) instead of a new network */
+  init?: string;
   /** the command line, recorded in train.json */
   command?: string;
 }
@@ -519,7 +521,21 @@ export async function trainCommand(opts: TrainCommandOptions = {}): Promise<Trai
   const batchSize = int('batch', opts.batchSize, 32, 1, 4096);
   const seed = int('seed', opts.seed, 0, 0, 65535);
   const width = int('width', opts.width, 16, 1, 256);
-  const size = int('size', opts.size, 96, 32, 512);
+  let start: Model | null = null;
+  if (opts.init !== undefined) {
+    await checkFile(opts.init, 'model');
+    try {
+      start = await loadOnnx(opts.init, { foldBatchNorm: false, quiet: true });
+    } catch (e) {
+      throw new CliError(`cannot load ${opts.init}: ${firstLine(e).replace(/^loadOnnx: /, '')}`);
+    }
+    const [c, h, w] = start.inputShape;
+    if (c !== 3 || h !== w || supportedClasses(start, opts.init) !== shapes.NUM_CLASSES || !start.preprocess) {
+      throw new CliError(`--init ${opts.init} is not a checkpoint of convis train (10 classes, square RGB input, a preprocess)`);
+    }
+    if (opts.size !== undefined && opts.size !== h) throw new CliError(`--size ${opts.size} differs from the checkpoint's input size ${h}`);
+  }
+  const size = start ? start.inputShape[1] : int('size', opts.size, 96, 32, 512);
   if (size % 16 !== 0) throw new CliError(`--size must be a multiple of 16, got ${size}`);
   const optimizer = opts.optimizer ?? 'adam';
   if (optimizer !== 'sgd' && optimizer !== 'adam') throw new CliError(`--optimizer must be sgd or adam, got ${String(optimizer)}`);
@@ -543,9 +559,10 @@ export async function trainCommand(opts: TrainCommandOptions = {}): Promise<Trai
     return shapes.toBatch(samples);
   };
   const trainSet = gen('train', trainCount), valSet = gen('val', valCount), testSet = gen('test', testCount);
-  const stats = channelStats(trainSet.images, 3, size * size);
-  const model = models.shapesNet({
-    seed, width, inputSize: size, classes: shapes.NUM_CLASSES, batchNorm, dropout, preprocess: { ...stats, channelOrder: 'RGB', scale: 1 },
+  // a checkpoint keeps the preprocessing its weights were trained with
+  const stats = start ? { mean: start.preprocess!.mean.map((m) => (start!.preprocess!.scale === 255 ? m / 255 : m)) } : channelStats(trainSet.images, 3, size * size);
+  const model = start ?? models.shapesNet({
+    seed, width, inputSize: size, classes: shapes.NUM_CLASSES, batchNorm, dropout, preprocess: { ...channelStats(trainSet.images, 3, size * size), channelOrder: 'RGB', scale: 1 },
     classNames: shapes.CLASS_NAMES,
   });
   // the erased rectangles take the preprocessing's mean colour (zero in the model's input space)
@@ -574,7 +591,9 @@ export async function trainCommand(opts: TrainCommandOptions = {}): Promise<Trai
     io.out(`test accuracy ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images; wrote ${modelFile} and ${logFile}`);
     const log = {
       command: opts.command ?? null,
-      options: { epochs, trainCount, valCount, testCount, batchSize, optimizer, lr, seed, width, size, batchNorm, dropout, augment, backend },
+      options: start
+        ? { init: opts.init, epochs, trainCount, valCount, testCount, batchSize, optimizer, lr, seed, size, augment, backend }
+        : { epochs, trainCount, valCount, testCount, batchSize, optimizer, lr, seed, width, size, batchNorm, dropout, augment, backend },
       data: { generator: 'src/data/shapes.ts', splitSeeds: shapes.SPLITS },
       preprocess: model.preprocess,
       parameters: models.parameterCount(model),

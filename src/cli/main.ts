@@ -149,16 +149,17 @@ function build(argv: readonly string[]): Command {
     .option('--lr <x>', 'initial learning rate, cosine-annealed to 0 (default: 0.02 for sgd, 0.001 for adam)', numberValue(0, true))
     .option('--seed <n>', 'seeds the weights, the shuffling, the augmentation and dropout', intValue(0), 0)
     .option('--width <n>', 'channels of the first block (the network has w, 2w, 4w, 4w)', intValue(1), 16)
-    .option('--size <n>', 'image size, a multiple of 16', intValue(32), 96)
+    .option('--size <n>', 'image size, a multiple of 16 (default: 96, or the checkpoint\'s with --init)', intValue(32))
     .option('--no-batch-norm', 'leave out batch normalisation after each convolution')
     .option('--dropout <p>', 'dropout before the last layer', numberValue(0, false), 0)
     .option('--no-augment', 'train on the images as generated (default: random crops from 4-pixel padding, mirrors, one zeroed rectangle)')
     .option('--erase <n>', 'rectangles zeroed out per image when augmenting (the paper\'s augmentation)', intValue(0), 1)
-    .action(async (o: { epochs: number; train: number; val: number; test: number; batch: number; optimizer: 'sgd' | 'adam'; lr?: number; seed: number; width: number; size: number; batchNorm: boolean; dropout: number; augment: boolean; erase: number }, cmd: Command) => {
+    .option('--init <model>', 'go on training this checkpoint of convis train (its size, width, batch norm and preprocessing are kept)')
+    .action(async (o: { init?: string; epochs: number; train: number; val: number; test: number; batch: number; optimizer: 'sgd' | 'adam'; lr?: number; seed: number; width: number; size?: number; batchNorm: boolean; dropout: number; augment: boolean; erase: number }, cmd: Command) => {
       await trainCommand({
         ...globals(cmd), epochs: o.epochs, trainCount: o.train, valCount: o.val, testCount: o.test, batchSize: o.batch,
         optimizer: o.optimizer, lr: o.lr, seed: o.seed, width: o.width, size: o.size, batchNorm: o.batchNorm, dropout: o.dropout,
-        augment: o.augment, erase: o.erase, command: `convis ${argv.slice(2).join(' ')}`,
+        augment: o.augment, erase: o.erase, init: o.init, command: `convis ${argv.slice(2).join(' ')}`,
       });
     });
 

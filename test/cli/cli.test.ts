@@ -284,6 +284,16 @@ test('train: a small run writes the ONNX checkpoint (preprocessing in its metada
   t.deepEqual(m.inputShape, [3, 32, 32], 'the model loads, at the trained size');
   t.deepEqual(m.preprocess, log.preprocess, 'with the training set\'s mean and std as its preprocessing');
   t.ok(log.preprocess.mean.every((v: number) => v > 0.2 && v < 0.8), 'plausible channel means');
+  // --init goes on from the checkpoint: batch norm kept as layers (not folded), the preprocessing kept
+  const more = join(dir, 'trained-more');
+  const r2 = await cli(['train', '--init', join(out, 'shapesnet.onnx'), '--epochs', '1', '--train', '20', '--val', '10', '--test', '10', '--batch', '10', '--backend', 'cpu', '--out', more], 120_000);
+  t.equal(r2.code, 0, `--init: exit code 0 (${lines(r2.stderr).slice(-1)[0] ?? ''})`);
+  const log2 = JSON.parse(readFileSync(join(more, 'train.json'), 'utf8'));
+  t.deepEqual(log2.preprocess, log.preprocess, '--init keeps the checkpoint\'s preprocessing');
+  t.equal(log2.options.size, 32, 'and its input size');
+  const m2 = await loadOnnx(join(more, 'shapesnet.onnx'), { foldBatchNorm: false });
+  t.equal(m2.layers.filter((l) => l.kind === 'batchnorm').length, 7, 'and its seven batch-norm layers');
+  failsWithOneLine(t, await cli(['train', '--init', model, '--backend', 'cpu', '--out', more]), 'train', /is not a checkpoint of convis train/);
   failsWithOneLine(t, await cli(['train', '--size', '40', '--backend', 'cpu', '--out', out]), 'train', /--size must be a multiple of 16, got 40/);
   failsWithOneLine(t, await cli(['train', '--optimizer', 'rmsprop']), 'train', /--optimizer.*'rmsprop' is invalid/);
 });

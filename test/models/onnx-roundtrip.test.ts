@@ -245,3 +245,29 @@ test('class names: kept as ONNX metadata through a round trip; a wrong count or 
     t.match((e as Error).message, /^loadOnnx: .*convis\.classNames must be a JSON array of strings/, (e as Error).message);
   }
 });
+
+test('loadOnnx opts.foldBatchNorm: false keeps batch norm as layers (the same outputs); a non-boolean is an Error', async (t) => {
+  const m = nn.sequential(nn.conv2d(3, 4, 3, { padding: 1 }), nn.batchNorm(4), nn.relu(), nn.flatten(), nn.linear(4 * 4 * 4, 2), { inputShape: [3, 4, 4], seed: 8 });
+  const bytes = encodeOnnx(m);
+  const folded = await loadOnnx(bytes);
+  const kept = await loadOnnx(bytes, { foldBatchNorm: false });
+  t.deepEqual(folded.layers.map((l) => l.kind), ['conv', 'relu', 'flatten', 'linear'], 'folded by default');
+  t.deepEqual(kept.layers.map((l) => l.kind), ['conv', 'batchnorm', 'relu', 'flatten', 'linear'], 'kept with foldBatchNorm: false');
+  for (const k of ['mean', 'var', 'gamma', 'beta']) t.deepEqual(Array.from(kept.layers[1].params[k].data), Array.from(m.layers[1].params[k].data), `its ${k}`);
+  if (backends.includes('cpu')) {
+    await init({ backend: 'cpu' });
+    try {
+      const x = tensor(normals(2 * 3 * 4 * 4, 3), [2, 3, 4, 4]);
+      const a = await folded.forward(x).data(), b = await kept.forward(x).data();
+      t.ok(relErr(a, b) < 1e-5, `the same scores (relative difference ${relErr(a, b).toExponential(2)})`);
+    } finally {
+      await close();
+    }
+  }
+  try {
+    await loadOnnx(bytes, { foldBatchNorm: 'no' as unknown as boolean });
+    t.fail('a string: resolved');
+  } catch (e) {
+    t.match((e as Error).message, /^loadOnnx: opts.foldBatchNorm must be a boolean/, (e as Error).message);
+  }
+});

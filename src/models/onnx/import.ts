@@ -33,6 +33,11 @@ export interface LoadOnnxOptions {
    * export; it replaces what the file's convis.preprocess metadata says
    */
   preprocess?: Preprocess;
+  /**
+   * fold a BatchNormalization that follows a Conv into the Conv (default true: one layer fewer, the same
+   * inference); false keeps it as a batch-norm layer, e.g. to go on training a checkpoint in training mode
+   */
+  foldBatchNorm?: boolean;
 }
 
 /** The ONNX operators the importer understands (in the default ai.onnx domain). */
@@ -177,6 +182,7 @@ class Importer {
     readonly opset: number,
     graph: GraphProto,
     private readonly external: Map<object, Uint8Array>,
+    private readonly foldBatchNorm = true,
   ) {
     this.graphOutputs = new Set((graph.output ?? []).map((o) => o.name ?? ''));
     for (const n of graph.node ?? []) {
@@ -638,7 +644,7 @@ class Importer {
     const conv = this.producer.get(x.name);
     const idx = conv ? this.layers.indexOf(conv) : -1;
     const src = nc.inputs[0];
-    if (conv && conv.kind === 'conv' && idx >= 0 && src === x.name && this.consumers.get(src) === 1 && !this.graphOutputs.has(src)) {
+    if (this.foldBatchNorm && conv && conv.kind === 'conv' && idx >= 0 && src === x.name && this.consumers.get(src) === 1 && !this.graphOutputs.has(src)) {
       // fold: w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output channel
       const w = conv.params.w, b = conv.params.b;
       const per = w.data.length / C;
@@ -880,6 +886,9 @@ async function readSource(source: unknown): Promise<{ bytes: Uint8Array; baseDir
 async function load(source: unknown, opts: LoadOnnxOptions): Promise<Model> {
   if (opts === null || typeof opts !== 'object') throw new Error(`opts must be an object, got ${opts === null ? 'null' : typeof opts}`);
   const quiet = opts.quiet === true;
+  if (opts.foldBatchNorm !== undefined && typeof opts.foldBatchNorm !== 'boolean') {
+    throw new Error(`opts.foldBatchNorm must be a boolean, got ${String(opts.foldBatchNorm)}`);
+  }
   const { bytes, baseDir, from } = await readSource(source);
   if (bytes.length === 0) throw new Error(`not an ONNX model${from}: it is empty (0 bytes)`);
 
@@ -919,7 +928,7 @@ async function load(source: unknown, opts: LoadOnnxOptions): Promise<Model> {
   });
   for (const [t, where] of pending) if (t && isExternal(t)) external.set(t, await readExternal(t, baseDir, where));
 
-  const im = new Importer(opset, graph, external);
+  const im = new Importer(opset, graph, external, opts.foldBatchNorm ?? true);
 
   // initializers
   const initNames = new Set<string>();
