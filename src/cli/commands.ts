@@ -30,7 +30,7 @@ export type BackendName = 'auto' | 'webgpu' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['auto', 'webgpu', 'cpu'];
 export const METHODS: readonly SaliencyMethod[] = ['gradient', 'deconvnet', 'guided'];
 export const COLORMAPS: readonly Colormap[] = ['gray', 'jet', 'inferno'];
-export const PRESETS = ['yosinski2015'] as const;
+export const PRESETS = ['simonyan2013', 'yosinski2015'] as const;
 
 /** A failure with a one-line reason for the user (no stack trace), and the exit code to end with. */
 export class CliError extends Error {
@@ -254,7 +254,9 @@ export interface ClassModelCommandOptions extends CommonOptions {
   steps?: number;
   lr?: number;
   l2?: number;
-  preset?: 'yosinski2015';
+  preset?: 'simonyan2013' | 'yosinski2015';
+  /** classModel's frequencyDecay (the gradient preconditioner's exponent; 0: the paper's plain ascent) */
+  frequencyDecay?: number;
 }
 
 export interface ClassModelOutcome { class: number; file: string; score: number }
@@ -272,6 +274,8 @@ export async function classModelCommand(modelPath: string, opts: ClassModelComma
   const lr = opts.lr === undefined ? undefined : checkNumber('--lr', opts.lr, 0, true);
   const l2 = opts.l2 === undefined ? undefined : checkNumber('--l2', opts.l2, 0, false);
   const preset = opts.preset === undefined ? undefined : checkChoice('--preset', opts.preset, PRESETS);
+  const frequencyDecay = opts.frequencyDecay === undefined ? undefined : checkNumber('--frequency-decay', opts.frequencyDecay, 0, false);
+  if (frequencyDecay !== undefined && frequencyDecay > 4) throw new CliError(`--frequency-decay must be in 0..4, got ${frequencyDecay}`);
   const { model, classes } = await openModel(modelPath);
   const targets = opts.all ? Array.from({ length: classes }, (_, c) => c) : [checkClass('--class', opts.class, classes)];
   await makeOut(out);
@@ -282,7 +286,7 @@ export async function classModelCommand(modelPath: string, opts: ClassModelComma
     try {
       for (const c of targets) {
         const r = await classModel(model, c, {
-          steps, learningRate: lr, l2, preset, onStep: () => bar.tick(1, targets.length > 1 ? `(class ${c})` : undefined),
+          steps, learningRate: lr, l2, preset, frequencyDecay, onStep: () => bar.tick(1, targets.length > 1 ? `(class ${c})` : undefined),
         });
         const file = join(out, `class-${c}.png`);
         try {

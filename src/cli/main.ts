@@ -114,10 +114,11 @@ function build(argv: readonly string[]): Command {
     .option('--all', 'visualise every class of the model')
     .option('--steps <n>', 'gradient ascent steps', intValue(1), 200)
     .option('--lr <x>', 'step size (the gradient is normalised by its RMS) (default: 0.05)', numberValue(0, true))
-    .option('--l2 <x>', 'L2 penalty lambda of eq. 1 (default: 0.001, or 0 with --preset)', numberValue(0, false))
-    .addOption(new Option('--preset <name>', 'regularisers of Yosinski et al. 2015: L2 decay 1e-4, blur sigma 1 every 4 steps').choices(PRESETS))
+    .option('--l2 <x>', 'L2 penalty lambda of eq. 1 (default: 0.001, or 0 with --preset yosinski2015)', numberValue(0, false))
+    .addOption(new Option('--preset <name>', 'simonyan2013: the paper\'s plain ascent; yosinski2015: L2 decay 1e-4, blur sigma 1 every 4 steps (both: no preconditioning, no jitter)').choices(PRESETS))
+    .option('--frequency-decay <p>', 'precondition the gradient by 1/f^p in the frequency domain, 0: the paper\'s plain ascent (default: 1.5, or 0 with --preset)', numberValue(0, false))
     .addHelpText('after', '\nA model with a preprocess gives 0..255 RGB, saved clipped; for one without, the image is saved stretched\nfrom its minimum to its maximum.\n')
-    .action(async (model: string, o: { class?: number; all?: boolean; steps: number; lr?: number; l2?: number; preset?: 'yosinski2015' }, cmd: Command) => {
+    .action(async (model: string, o: { class?: number; all?: boolean; steps: number; lr?: number; l2?: number; preset?: 'simonyan2013' | 'yosinski2015'; frequencyDecay?: number }, cmd: Command) => {
       await classModelCommand(model, { ...globals(cmd), ...o });
     });
 
@@ -179,7 +180,7 @@ function build(argv: readonly string[]): Command {
       if (code !== 0) throw new CliError(`the benchmark exited with code ${code}`, code);
     });
 
-  sub('demo', 'the paper\'s figures for the shipped model: out/index.html', 'the main job: class models of every class (Fig. 1), saliency maps (Fig. 2), localisation figures (Fig. 3) and the DeconvNet equivalence report (Sect. 4) for the shipped model and sample images, and <out>/index.html showing them; WebGPU when an adapter exists')
+  sub('demo', 'the paper\'s figures for the shipped model: out/index.html', 'the main job: class models of every class (Fig. 1), saliency maps (Fig. 2), localisation figures (Fig. 3) and the DeconvNet equivalence report (Sect. 4) for the shipped model and sample images, and <out>/index.html showing them (out/ unless --out is given); WebGPU when an adapter exists')
     .option('--model <file>', 'ONNX model (default: the shipped models/shapesnet.onnx)')
     .option('--images <dir>', 'folder of PNG / JPEG images, with an optional labels.json (default: the shipped examples/)')
     .option('--steps <n>', 'class model ascent steps', intValue(1), 200)

@@ -10,13 +10,24 @@
 //   I <- I + learningRate * g / rms(g)     (normalizeGradient, the default: a step of fixed size whatever the
 //                                           model's score scale; rms over all pixels and channels)
 //   I <- I + learningRate * g              (normalizeGradient: false: the plain ascent of eq. 1)
-// followed by the optional regularisers, in this order: `decay` (I <- (1 - decay) I), Gaussian blur of I every
-// `blurEvery` steps with `blurSigma` pixels, and zeroing the pixels whose norm over channels is below the
-// `clipPercentile` percentile. `jitter` shifts the image by a random offset of up to that many pixels (circularly)
-// before computing the gradient and shifts the gradient back. The preset 'yosinski2015' is the set of Yosinski
-// et al. 2015 that the issue names: L2 decay 1e-4, blur sigma 1.0 every 4 steps, l2 = 0.
+// where g is first preconditioned when `frequencyDecay` p > 0: its 2-D spectrum is multiplied by
+// (f0 / max(f, f0))^p, f the frequency in cycles per pixel and f0 = 1 / max(H, W). The objective is unchanged
+// (a linear model's ascent still ends at w_c / (2 l2)); the ascent follows the gradient in a metric where
+// low frequencies are cheap, as the Fourier parameterisation of Olah et al. 2017 ("Feature Visualization")
+// does. The step is then followed by the optional regularisers, in this order: `decay` (I <- (1 - decay) I),
+// Gaussian blur of I every `blurEvery` steps with `blurSigma` pixels, and zeroing the pixels whose norm over
+// channels is below the `clipPercentile` percentile. `jitter` shifts the image by a random offset of up to that
+// many pixels (circularly) before computing the gradient and shifts the gradient back.
 //
-// Defaults: 200 steps, learningRate 0.05 (normalised step), l2 = 1e-3, objective 'score', no regularisers.
+// Defaults: 200 steps, learningRate 0.05 (normalised step), l2 = 1e-3, objective 'score', frequencyDecay 1.5
+// and jitter of max(H, W) / 24 pixels (4 at 96x96, 9 at 224x224), no other regulariser. Plain ascent (the
+// paper's, p = 0, no jitter) on a small trained net is dominated by high-frequency patterns that raise S_c
+// and look like noise; the preconditioned, jittered ascent draws the parts of the class (arcs, edges, lobes)
+// as shapes (docs/class-models.md compares them on the shipped model). Presets, which explicit options
+// override:
+//   'simonyan2013': the paper's plain ascent: frequencyDecay 0, no jitter, l2 1e-3;
+//   'yosinski2015': the set of Yosinski et al. 2015 that the issue names: L2 decay 1e-4, blur sigma 1.0
+//                   every 4 steps, l2 = 0, frequencyDecay 0, no jitter.
 // With objective 'posterior' the ascent stalls once P_c rounds to 1 in float32 (its gradient is then exactly 0):
 // that is the paper's point that the posterior can be raised by lowering the other classes, and not the score.
 
@@ -27,9 +38,10 @@ import { keep, Tensor, tidy } from '../tensor/tensor.js';
 import {
   checkIntOption, checkModel, checkNumberOption, checkOptions, classCount, fromModelInput, oneHot,
 } from './common.js';
+import { spectralFilter } from './spectrum.js';
 
 export interface ClassModelRegularisers {
-  /** random circular shift of up to this many pixels before each gradient (default 0) */
+  /** random circular shift of up to this many pixels before each gradient (default max(H, W) / 24, rounded; 0 with a preset) */
   jitter?: number;
   /** blur the image every this many steps (default 0: never) */
   blurEvery?: number;
@@ -50,8 +62,16 @@ export interface ClassModelOptions {
   /** added to the result: the training set's mean image, [C, H, W] or [1, C, H, W] in the returned image's space */
   mean?: Tensor;
   regularisers?: ClassModelRegularisers;
-  /** 'yosinski2015': decay 1e-4, blur sigma 1 every 4 steps, l2 0 (explicit options override the preset) */
-  preset?: 'yosinski2015';
+  /**
+   * 'simonyan2013': the paper's plain ascent (frequencyDecay 0, no jitter); 'yosinski2015': decay 1e-4, blur
+   * sigma 1 every 4 steps, l2 0, frequencyDecay 0, no jitter. Explicit options override the preset.
+   */
+  preset?: 'simonyan2013' | 'yosinski2015';
+  /**
+   * precondition the gradient by (f0 / max(f, f0))^frequencyDecay in the frequency domain (f in cycles per pixel,
+   * f0 = 1 / max(H, W)); 0: the paper's plain gradient (default 1.5, 0 with a preset)
+   */
+  frequencyDecay?: number;
   /** divide each step by the gradient's root mean square (default true) */
   normalizeGradient?: boolean;
   /** seeds the jitter (default 0) */
@@ -71,7 +91,13 @@ export interface ClassModelResult {
   classScores: Float32Array;
 }
 
-const KEYS = ['steps', 'learningRate', 'l2', 'objective', 'mean', 'regularisers', 'preset', 'normalizeGradient', 'seed', 'onStep'];
+const KEYS = ['steps', 'learningRate', 'l2', 'objective', 'mean', 'regularisers', 'preset', 'frequencyDecay', 'normalizeGradient', 'seed', 'onStep'];
+
+/** The default `frequencyDecay`. */
+export const DEFAULT_FREQUENCY_DECAY = 1.5;
+/** The default jitter, in pixels, is the input's larger side over this. */
+export const DEFAULT_JITTER_DIVISOR = 24;
+const PRESETS = ['simonyan2013', 'yosinski2015'];
 
 /** Separable Gaussian blur of each channel plane, edges clamped; radius ceil(3 sigma). */
 export function gaussianBlur(img: Float32Array, channels: number, h: number, w: number, sigma: number): Float32Array {
@@ -123,8 +149,11 @@ export async function classModel(model: Model, target: number, opts?: ClassModel
   if (typeof target !== 'number' || !Number.isInteger(target) || target < 0 || target >= classes) {
     throw new Error(`${fn}: target must be a class index in 0..${classes - 1} (the model has ${classes} classes), got ${String(target)}`);
   }
-  if (o.preset !== undefined && o.preset !== 'yosinski2015') throw new Error(`${fn}: preset must be 'yosinski2015', got ${JSON.stringify(o.preset)}`);
+  if (o.preset !== undefined && !PRESETS.includes(o.preset)) {
+    throw new Error(`${fn}: preset must be 'simonyan2013' or 'yosinski2015', got ${JSON.stringify(o.preset)}`);
+  }
   const preset = o.preset === 'yosinski2015';
+  const plain = o.preset !== undefined;
   const steps = checkIntOption(fn, 'steps', o.steps, 0, 200);
   const lr = checkNumberOption(fn, 'learningRate', o.learningRate, 0, 0.05, true);
   const l2 = checkNumberOption(fn, 'l2', o.l2, 0, preset ? 0 : 1e-3);
@@ -142,7 +171,8 @@ export async function classModel(model: Model, target: number, opts?: ClassModel
       throw new Error(`${fn}: unknown regulariser ${JSON.stringify(k)}; regularisers are jitter, blurEvery, blurSigma, clipPercentile, decay`);
     }
   }
-  const jitter = checkIntOption(fn, 'regularisers.jitter', r.jitter, 0, 0);
+  const [C, H, W] = model.inputShape;
+  const jitter = checkIntOption(fn, 'regularisers.jitter', r.jitter, 0, plain ? 0 : Math.round(Math.max(H, W) / DEFAULT_JITTER_DIVISOR));
   const blurEvery = checkIntOption(fn, 'regularisers.blurEvery', r.blurEvery, 0, preset ? 4 : 0);
   const blurSigma = checkNumberOption(fn, 'regularisers.blurSigma', r.blurSigma, 0, 1, true);
   const clipPercentile = checkNumberOption(fn, 'regularisers.clipPercentile', r.clipPercentile, 0, 0);
@@ -150,7 +180,10 @@ export async function classModel(model: Model, target: number, opts?: ClassModel
   const decay = checkNumberOption(fn, 'regularisers.decay', r.decay, 0, preset ? 1e-4 : 0);
   if (decay >= 1) throw new Error(`${fn}: regularisers.decay must be below 1, got ${decay}`);
   const seed = checkNumberOption(fn, 'seed', o.seed, 0, 0);
-  const [C, H, W] = model.inputShape;
+  const frequencyDecay = checkNumberOption(fn, 'frequencyDecay', o.frequencyDecay, 0, plain ? 0 : DEFAULT_FREQUENCY_DECAY);
+  if (frequencyDecay > 4) throw new Error(`${fn}: frequencyDecay must be in 0..4, got ${frequencyDecay}`);
+  const f0 = 1 / Math.max(H, W);
+  const precondition = (f: number) => (f0 / Math.max(f, f0)) ** frequencyDecay;
   let mean: Float32Array | undefined;
   if (o.mean !== undefined) {
     if (!(o.mean instanceof Tensor) || o.mean.disposed) throw new Error(`${fn}: mean must be a live Tensor [${C}, ${H}, ${W}]`);
@@ -191,11 +224,12 @@ export async function classModel(model: Model, target: number, opts?: ClassModel
       const dy = jitter ? Math.floor(next() * (2 * jitter + 1)) - jitter : 0;
       const dx = jitter ? Math.floor(next() * (2 * jitter + 1)) - jitter : 0;
       const { score, grad } = await evaluate(roll(img, C, H, W, dy, dx), true);
-      const g = roll(grad!, C, H, W, -dy, -dx);
+      let g = roll(grad!, C, H, W, -dy, -dx);
       scores.push(score);
       o.onStep?.(step, score);
       // the penalty's gradient, -2 l2 I
       if (l2 > 0) for (let i = 0; i < size; i++) g[i] -= 2 * l2 * img[i];
+      if (frequencyDecay > 0) g = spectralFilter(g, C, H, W, precondition);
       let stepSize = lr;
       if (normalize) {
         let ss = 0;

@@ -10,19 +10,12 @@ import type { HostTensor, Preprocess } from '../../src/index.js';
 import { gaussianBlur } from '../../src/vis/classModel.js';
 import { availableBackends, onEachBackend } from '../helpers/backends.js';
 import { normals, relErr, uniform } from '../helpers/numeric.js';
+import { rejects } from '../helpers/assert.js';
 
 await availableBackends();
 
 const host = (shape: number[], data: Float32Array): HostTensor => ({ shape, data });
 
-async function rejects(t: test.Test, p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-    t.fail(`expected an Error matching ${re}`);
-  } catch (e) {
-    t.match((e as Error).message, re, (e as Error).message);
-  }
-}
 
 /** S = W flatten(I) + b, no preprocessing unless given. */
 function linearModel(C: number, H: number, W: number, w: Float32Array, b: Float32Array, preprocess?: Preprocess): Model {
@@ -114,7 +107,7 @@ await onEachBackend('classModel', [
     const model = smallConvNet();
     const seen: [number, number][] = [];
     const steps = 12;
-    const res = await classModel(model, 2, {
+    const res = await classModel(model, 2, { preset: 'simonyan2013',
       steps, l2: 0, normalizeGradient: false, learningRate: 0.02, onStep: (i, s) => seen.push([i, s]),
     });
     t.equal(res.scores.length, steps + 1, 'one score per step plus the final one');
@@ -147,7 +140,7 @@ await onEachBackend('classModel', [
     const q = 1 - 2 * lr * l2;                       // 0.6: I_n = (1 - q^n) w_c / (2 l2)
     const mean = uniform([C, H, W], 23, 0, 255);
     const meanT = tensor(mean, [C, H, W]);
-    const res = await classModel(model, c, { steps, l2, learningRate: lr, normalizeGradient: false, mean: meanT });
+    const res = await classModel(model, c, { preset: 'simonyan2013', steps, l2, learningRate: lr, normalizeGradient: false, mean: meanT });
     const input = await res.input.data();
     const star = Float64Array.from(w.subarray(c * F, (c + 1) * F), (v) => v / (2 * l2));
     t.ok(relErr(input, star) < 1e-4, `input = w_c / (2 l2): rel ${relErr(input, star).toExponential(2)}`);
@@ -163,22 +156,22 @@ await onEachBackend('classModel', [
     t.ok(relErr(image, plus) < 1e-6, 'image = input + mean');
     // a [1, C, H, W] mean works the same
     const mean4 = tensor(mean, [1, C, H, W]);
-    const res4 = await classModel(model, c, { steps: 3, l2, learningRate: lr, normalizeGradient: false, mean: mean4 });
+    const res4 = await classModel(model, c, { preset: 'simonyan2013', steps: 3, l2, learningRate: lr, normalizeGradient: false, mean: mean4 });
     const in4 = await res4.input.data();
     t.ok(relErr(await res4.image.data(), Float64Array.from(in4, (v, i) => v + mean[i])) < 1e-6, '[1, C, H, W] mean: image = input + mean');
     // the normalised step (the default): one step from zero is lr w_c / rms(w_c) (the penalty's gradient is 0 there)
-    const one = await classModel(model, c, { steps: 1, l2, learningRate: 0.05 });
+    const one = await classModel(model, c, { preset: 'simonyan2013', steps: 1, l2, learningRate: 0.05 });
     const i1 = await one.input.data();
     const rms = Math.sqrt(dot(w, c * F, w, c * F, F) / F);
     const step1 = Float64Array.from(w.subarray(c * F, (c + 1) * F), (v) => 0.05 * v / rms);
     t.ok(relErr(i1, step1) < 1e-5, 'one normalised step from zero: lr w_c / rms(w_c)');
     // L2 decay alone: I <- (1 - d)(I + lr w): I_n = lr (1 - d) w (1 - (1 - d)^n) / d
     const d = 0.25, n = 6;
-    const dec = await classModel(model, c, { steps: n, l2: 0, learningRate: 0.5, normalizeGradient: false, regularisers: { decay: d } });
+    const dec = await classModel(model, c, { preset: 'simonyan2013', steps: n, l2: 0, learningRate: 0.5, normalizeGradient: false, regularisers: { decay: d } });
     const want = Float64Array.from(w.subarray(c * F, (c + 1) * F), (v) => 0.5 * (1 - d) * v * (1 - (1 - d) ** n) / d);
     t.ok(relErr(await dec.input.data(), want) < 1e-5, `decay ${d}: I_${n} = lr (1 - d) w (1 - (1 - d)^n) / d`);
     // blur every step: one step from zero is the blurred gradient
-    const blurred = await classModel(model, c, { steps: 1, l2: 0, learningRate: 1, normalizeGradient: false, regularisers: { blurEvery: 1, blurSigma: 0.8 } });
+    const blurred = await classModel(model, c, { preset: 'simonyan2013', steps: 1, l2: 0, learningRate: 1, normalizeGradient: false, regularisers: { blurEvery: 1, blurSigma: 0.8 } });
     const wb = blur2d(w.subarray(c * F, (c + 1) * F), C, H, W, 0.8);
     t.ok(relErr(await blurred.input.data(), wb) < 1e-5, 'blurEvery 1: one step from zero is blur(w_c)');
     meanT.dispose();
@@ -204,8 +197,8 @@ await onEachBackend('classModel', [
     t.ok(Math.abs(dot(w, 0, w, F, F)) < 1e-5 * dot(w, 0, w, 0, F), 'rows orthogonal (float32)');
     const model = linearModel(C, H, W, w, new Float32Array(K));
     const opts = { steps: 12, l2: 0, learningRate: 0.02 };
-    const score = await classModel(model, target, { ...opts, objective: 'score' });
-    const post = await classModel(model, target, { ...opts, objective: 'posterior' });
+    const score = await classModel(model, target, { preset: 'simonyan2013', ...opts, objective: 'score' });
+    const post = await classModel(model, target, { preset: 'simonyan2013', ...opts, objective: 'posterior' });
     t.equal(score.scores[0], 0, 'S_target of the zero image is 0 (no biases)');
     const sT = score.classScores[target];
     t.ok(sT > 1 && score.scores.every((s, i) => i === 0 || s > score.scores[i - 1]), `score objective: S_target rises every step to ${sT.toFixed(3)}`);
@@ -267,8 +260,8 @@ await onEachBackend('classModel', [
     // one step from zero without and with clipping at the 50th percentile: the clipped run zeroes the half of the
     // pixels with the smallest norm over channels and keeps the rest unchanged
     const base = { steps: 1, l2: 0, learningRate: 0.1 };
-    const free = await (await classModel(model, 3, base)).input.data();
-    const clipped = await (await classModel(model, 3, { ...base, regularisers: { clipPercentile: 50 } })).input.data();
+    const free = await (await classModel(model, 3, { preset: 'simonyan2013', ...base })).input.data();
+    const clipped = await (await classModel(model, 3, { preset: 'simonyan2013', ...base, regularisers: { clipPercentile: 50 } })).input.data();
     const norms = Array.from({ length: plane }, (_, j) => Math.hypot(free[j], free[plane + j], free[2 * plane + j]));
     const zero: number[] = [], kept: number[] = [];
     for (let j = 0; j < plane; j++) {
@@ -285,18 +278,18 @@ await onEachBackend('classModel', [
     t.ok(y.scores.length === 9 && y.scores.every(Number.isFinite), 'yosinski2015: finite scores');
     t.ok((await y.input.data()).every(Number.isFinite), 'yosinski2015: finite image');
     t.ok(y.scores[8] > y.scores[0], `yosinski2015: S_c rose (${y.scores[0].toFixed(3)} -> ${y.scores[8].toFixed(3)})`);
-    const plain = await (await classModel(model, 3, { steps: 8, l2: 0, learningRate: 0.1 })).input.data();
+    const plain = await (await classModel(model, 3, { preset: 'simonyan2013', steps: 8, l2: 0, learningRate: 0.1 })).input.data();
     const off = await (await classModel(model, 3, { steps: 8, preset: 'yosinski2015', learningRate: 0.1, regularisers: { decay: 0, blurEvery: 0 } })).input.data();
     t.deepEqual(Array.from(off), Array.from(plain), 'preset with decay 0 and blurEvery 0 = the plain ascent with l2 0');
     t.ok(relErr(await y.input.data(), plain) > 1e-3, 'the preset changes the result');
 
     // jitter: a seed makes it deterministic; another seed moves it
-    const jit = (seed: number) => classModel(model, 3, { steps: 4, l2: 0, learningRate: 0.1, regularisers: { jitter: 2 }, seed });
+    const jit = (seed: number) => classModel(model, 3, { preset: 'simonyan2013', steps: 4, l2: 0, learningRate: 0.1, regularisers: { jitter: 2 }, seed });
     const a = await jit(5), b = await jit(5), c = await jit(6);
     t.deepEqual(Array.from(await a.input.data()), Array.from(await b.input.data()), 'same seed: same image');
     t.deepEqual(a.scores, b.scores, 'same seed: same scores');
     t.ok(relErr(await a.input.data(), await c.input.data()) > 1e-4, 'another seed: another image');
-    t.ok(relErr(await a.input.data(), await (await classModel(model, 3, { steps: 4, l2: 0, learningRate: 0.1 })).input.data()) > 1e-4, 'jitter changes the result');
+    t.ok(relErr(await a.input.data(), await (await classModel(model, 3, { preset: 'simonyan2013', steps: 4, l2: 0, learningRate: 0.1 })).input.data()) > 1e-4, 'jitter changes the result');
   }],
   ['jitter on a one-pixel linear model: each step adds the gradient shifted back by the offset the score was taken at', async (t) => {
     // w_c is a at pixel p only: the gradient at the image shifted by d is a delta at p, shifted back a delta at p - d;
@@ -312,7 +305,7 @@ await onEachBackend('classModel', [
     const inputs: Float32Array[] = [new Float32Array(H * W)];
     let last: Awaited<ReturnType<typeof classModel>> | null = null;
     for (let n = 1; n <= N; n++) {
-      last = await classModel(model, 0, { ...opts, steps: n });
+      last = await classModel(model, 0, { preset: 'simonyan2013', ...opts, steps: n });
       inputs.push(await last.input.data());
     }
     const where: number[] = [];
@@ -341,7 +334,7 @@ await onEachBackend('classModel', [
     await rejects(t, classModel(model, 0, { step: 3 } as object), /classModel: unknown option "step"; options are steps, learningRate/);
     await rejects(t, classModel(model, 0, { regularisers: { sharpen: 1 } as object }), /classModel: unknown regulariser "sharpen"; regularisers are jitter, blurEvery, blurSigma, clipPercentile, decay/);
     await rejects(t, classModel(model, 0, { objective: 'logit' as 'score' }), /classModel: objective must be 'score' or 'posterior', got "logit"/);
-    await rejects(t, classModel(model, 0, { preset: 'simonyan' as 'yosinski2015' }), /classModel: preset must be 'yosinski2015', got "simonyan"/);
+    await rejects(t, classModel(model, 0, { preset: 'simonyan' as 'yosinski2015' }), /classModel: preset must be 'simonyan2013' or 'yosinski2015', got "simonyan"/);
     await rejects(t, classModel(model, 0, { learningRate: 0 }), /classModel: learningRate must be a finite number > 0, got 0/);
     await rejects(t, classModel(model, 0, { l2: -1 }), /classModel: l2 must be a finite number >= 0, got -1/);
     await rejects(t, classModel(model, 0, { regularisers: { clipPercentile: 101 } }), /classModel: regularisers.clipPercentile must be in 0\.\.100, got 101/);

@@ -8,19 +8,12 @@ import { compareDeconvToGradient, deconvnet, Model, models, nn, tensor } from '.
 import type { HostTensor, Layer } from '../../src/index.js';
 import { availableBackends, onEachBackend, webgpuOnCpu } from '../helpers/backends.js';
 import { relErr, uniform } from '../helpers/numeric.js';
+import { rejects } from '../helpers/assert.js';
 
 await availableBackends();
 
 const host = (shape: number[], data: Float32Array): HostTensor => ({ shape, data });
 
-async function rejects(t: test.Test, p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-    t.fail(`expected an Error matching ${re}`);
-  } catch (e) {
-    t.match((e as Error).message, re, (e as Error).message);
-  }
-}
 
 /** conv3x3 pad 1, relu, maxpool 2, conv3x3 pad 1, relu, maxpool 2, flatten, linear, relu, linear on 16x16. */
 function vggStyle(): Model {

@@ -13,6 +13,7 @@ import { availableBackends, onEachBackend } from '../helpers/backends.js';
 import { relErr, uniform } from '../helpers/numeric.js';
 import * as ref from '../reference/ref.js';
 import * as poolRef from '../reference/pool.js';
+import { rejects } from '../helpers/assert.js';
 
 await availableBackends();
 
@@ -300,11 +301,3 @@ await onEachBackend('saliency', [
   }],
 ]);
 
-async function rejects(t: test.Test, p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-    t.fail(`expected an Error matching ${re}`);
-  } catch (e) {
-    t.match((e as Error).message, re, (e as Error).message);
-  }
-}
