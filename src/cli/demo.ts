@@ -19,6 +19,7 @@ import {
   classModel, compareDeconvToGradient, type DeconvReport, localise, type Model, saliency, saveHeatmap, saveImage,
   saveLocalisationFigure,
 } from '../index.js';
+import { percentile } from '../image/heatmap.js';
 import { evaluateShapes, type EvalReport } from '../eval/shapes.js';
 import type { Box } from '../localise/components.js';
 import { iou } from '../localise/localise.js';
@@ -123,7 +124,11 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<DemoOutcome> 
           const r = await classModel(model, c, { steps, onStep: () => bar.tick(1, `(class ${c})`) });
           const file = join('classmodel', `class-${c}.png`);
           try {
-            await saveImage(r.image, join(out, file));
+            // shown stretched from the 0.5th to the 99.5th percentile: the ascent leaves 0..255 by far
+            const d = await r.image.data();
+            const range: [number, number] = [percentile(d, 0.5), percentile(d, 99.5)];
+            if (!(range[1] > range[0])) range[1] = range[0] + 1;
+            await saveImage(r.image, join(out, file), { range });
           } finally {
             r.image.dispose();
             r.input.dispose();
@@ -137,7 +142,9 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<DemoOutcome> 
     });
     section.push('<h2>Fig. 1: class models</h2>',
       `<p>The image I maximising S<sub>c</sub>(I) &minus; &lambda;&Vert;I&Vert;&sup2; by gradient ascent from the zero image (${steps} steps, ` +
-      'convis defaults), the training mean added (Sect. 2, eq. 1). The number under each image is its final class score.</p>',
+      'convis defaults: the gradient preconditioned towards low frequencies and the image jittered, see docs/class-models.md), ' +
+      'the training mean added (Sect. 2, eq. 1), each shown stretched from its 0.5th to its 99.5th percentile. ' +
+      'The number under each image is its final class score.</p>',
       '<div class="grid">',
       ...cm.map((r) => `<figure><img src="${esc(r.file)}" width="${2 * W}"><figcaption>${esc(classLabel(model, r.c))}<br>S = ${fmtNum(r.score)}</figcaption></figure>`),
       '</div>');

@@ -101,8 +101,11 @@ function checkMap(fn: string, map: unknown): MapLike {
   return m as MapLike;
 }
 
-/** The p-th percentile of the values, linear interpolation between order statistics. */
-function percentile(data: Float32Array, p: number): number {
+/**
+ * @internal The p-th percentile of the values, linear interpolation between order statistics (p >= 100: the
+ * maximum, and at least 0, as a map's normaliser).
+ */
+export function percentile(data: Float32Array, p: number): number {
   if (p >= 100) {
     let m = 0;
     for (let i = 0; i < data.length; i++) if (data[i] > m) m = data[i];
