@@ -11,6 +11,7 @@ import { classModel, type ClassModelOptions } from '../src/vis/classModel.js';
 import { close, init } from '../src/runtime.js';
 import { loadOnnx } from '../src/models/onnx/import.js';
 import { saveImage } from '../src/image/io.js';
+import { percentile } from '../src/image/heatmap.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -56,8 +57,7 @@ for (const [key, title, opts] of settings) {
     const d = await r.image.data();
     r.image.dispose();
     r.input.dispose();
-    const sorted = Float32Array.from(d).sort();
-    const lo = sorted[Math.floor(0.005 * d.length)], hi = sorted[Math.min(d.length - 1, Math.floor(0.995 * d.length))];
+    const lo = percentile(d, 0.5), hi = percentile(d, 99.5);
     const span = hi > lo ? hi - lo : 1;
     for (let ch = 0; ch < C; ch++) {
       for (let y = 0; y < H; y++) {
