@@ -194,14 +194,15 @@ function batchNormTraining(x: Tensor, p: Record<string, Tensor>, eps: number): T
   return ops.batchNorm(x, mu, v, p.gamma, p.beta, eps);
 }
 
-/** Runs one layer through ops.*; `p` holds its weights as device tensors. */
+/** Runs one layer through ops.*; `p` holds its weights as device tensors; `fuseRelu` (conv only) applies a ReLU in its epilogue. */
 export function applyLayer(layer: Layer, xs: Tensor[], p: Record<string, Tensor>,
-                           mode?: { training: boolean; seed: number }): Tensor {
+                           mode?: { training: boolean; seed: number }, fuseRelu = false): Tensor {
   const x = xs[0];
+  if (fuseRelu && layer.kind !== 'conv') throw new Error(`applyLayer: only a conv layer takes a fused ReLU, not ${layer.kind} ${layer.name}`);
   switch (layer.kind) {
     case 'conv': {
       const a = layer.attrs as LayerAttrs['conv'];
-      return ops.conv2d(x, p.w, p.b ?? null, { stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups });
+      return ops.conv2d(x, p.w, p.b ?? null, { stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups, fuseRelu });
     }
     case 'linear': return ops.linear(x, p.w, p.b ?? null);
     case 'relu': return ops.relu(x);

@@ -36,6 +36,12 @@ export interface RunOptions {
   training?: boolean;
   /** training mode's dropout seed (each dropout layer draws from seed + its index); default 0 */
   seed?: number;
+  /**
+   * run a conv layer and the ReLU layer that alone reads its output as one fused op (default true): the same
+   * values and gradients under every ReLU rule, one pass over the activation fewer each way. A captured conv
+   * output is never fused away.
+   */
+  fuse?: boolean;
 }
 
 /** A trainable weight: its layer, its name there ('w', 'b', 'gamma', ...) and its device tensor. */
@@ -197,6 +203,23 @@ export class Model {
     }
   }
 
+  private fusable: Set<number> | null = null;
+
+  /** The conv layers whose output only the next layer, a ReLU, reads (and that is not the model's output). */
+  private reluFusable(): Set<number> {
+    if (this.fusable) return this.fusable;
+    const readers = new Map<string, number>();
+    for (const l of this.layers) for (const v of l.inputs) readers.set(v, (readers.get(v) ?? 0) + 1);
+    const found = new Set<number>();
+    this.layers.forEach((l, i) => {
+      const next = this.layers[i + 1];
+      if (l.kind === 'conv' && next?.kind === 'relu' && next.inputs.length === 1 && next.inputs[0] === l.output &&
+          readers.get(l.output) === 1 && l.output !== this.output) found.add(i);
+    });
+    this.fusable = found;
+    return found;
+  }
+
   /** Unnormalised class scores S_c for a batch [N, C, H, W]. */
   forward(x: Tensor): Tensor {
     return this.run(x).output;
@@ -209,6 +232,8 @@ export class Model {
     const last = opts.until === undefined ? this.layers.length - 1 : this.layers.indexOf(this.layer(opts.until));
     const training = opts.training ?? false;
     if (typeof training !== 'boolean') throw new Error(`${this.name}.run: training must be a boolean, got ${String(training)}`);
+    const fuse = opts.fuse ?? true;
+    if (typeof fuse !== 'boolean') throw new Error(`${this.name}.run: fuse must be a boolean, got ${String(fuse)}`);
     const seed = opts.seed ?? 0;
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff - this.layers.length) {
       throw new Error(`${this.name}.run: seed must be an integer from 0 to ${0xffffffff - this.layers.length}, got ${String(seed)}`);
@@ -216,10 +241,19 @@ export class Model {
     return tidy(() => {
       const values = new Map<string, Tensor>([[this.input, x]]);
       const captured: Record<string, Tensor> = {};
+      const fusable = fuse ? this.reluFusable() : new Set<number>();
       for (let i = 0; i <= last; i++) {
         const layer = this.layers[i];
-        const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer),
-          training ? { training: true, seed: seed + i } : undefined);
+        const mode = training ? { training: true, seed: seed + i } : undefined;
+        if (fusable.has(i) && i + 1 <= last && !wanted.has(layer.name)) {
+          const relu = this.layers[i + 1];
+          const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer), mode, true);
+          values.set(relu.output, y);
+          if (wanted.has(relu.name)) captured[relu.name] = y;
+          i++;
+          continue;
+        }
+        const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer), mode);
         values.set(layer.output, y);
         if (wanted.has(layer.name)) captured[layer.name] = y;
       }

@@ -6,6 +6,7 @@ import type { Conv2dParams } from '../backend/interface.js';
 import { needsGrad, record } from '../autograd/graph.js';
 import { backend } from '../runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { reluBackward } from './elementwise.js';
 import { sum } from './reduce.js';
 import { checkInt, checkTensor, fmt, op, out, padding4, pair } from './util.js';
 
@@ -15,7 +16,11 @@ export interface Conv2dOptions {
   padding?: number | [number, number] | [number, number, number, number];
   dilation?: number | [number, number];
   groups?: number;
-  /** apply ReLU in the kernel's epilogue (inference only: no graph is recorded for the fused op) */
+  /**
+   * relu(conv2d(x, w, b)) with the ReLU in the kernel's epilogue: one pass over the output instead of two. On the
+   * tape it is one node whose backward applies the pass's ReLU rule (Sect. 4) to the incoming gradient, from the
+   * saved output, before the convolution's backward.
+   */
   fuseRelu?: boolean;
 }
 
@@ -60,12 +65,21 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   const y = out([N, O, OH, OW]);
   const fuse = opts.fuseRelu === true;
   backend().conv2d(op(x), op(w), bias ? op(bias) : null, p, op(y), fuse);
-  if (fuse) return y;
   const needX = needsGrad(x), needW = needsGrad(w), needB = bias !== null && needsGrad(bias);
   const inputs = bias ? [x, w, bias] : [x, w];
-  return record('conv2d', y, inputs, [needW ? x : null, w].filter((t): t is Tensor => t !== null), (g, saved) => {
+  // saved: [y if fused] [x if w needs its gradient] w
+  const save = [fuse ? y : null, needW ? x : null, w].filter((t): t is Tensor => t !== null);
+  return record(fuse ? 'conv2dRelu' : 'conv2d', y, inputs, save, (gy, saved, ctx) => {
+    const g = fuse ? reluBackward(gy, saved[0], ctx) : gy;
+    try {
+      return convBackward(g, saved);
+    } finally {
+      if (fuse) g.dispose();
+    }
+  });
+  function convBackward(g: Tensor, saved: Tensor[]): (Tensor | null)[] {
     const sw = saved[saved.length - 1];
-    const sx = needW ? saved[0] : null;
+    const sx = needW ? saved[saved.length - 2] : null;
     let gx: Tensor | null = null, gw: Tensor | null = null;
     if (needX) {
       gx = out(x.shape);
@@ -76,5 +90,5 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
       backend().conv2dBackwardWeight(op(sx), op(g), p, op(gw));
     }
     return [gx, gw, needB ? sum(g, [0, 2, 3]) : null];
-  });
+  }
 }

@@ -74,11 +74,16 @@ export function affine(x: Tensor, s: number, t: number): Tensor {
  * ReLU. Its backward rule is chosen by the backward pass (Sect. 4 of the paper): 'gradient' 1(X > 0),
  * 'deconvnet' 1(R > 0) on the signal coming down, 'guided' both.
  */
-export const relu = (x: Tensor): Tensor =>
-  unary('relu', 'relu', x, [], (g, x, _y, ctx) => {
-    const rule: ElementwiseOp = ctx.reluRule === 'deconvnet' ? 'reluDeconvnet' : ctx.reluRule === 'guided' ? 'reluGuided' : 'reluGradient';
-    return kernel(rule, [x, g], g.shape);
-  });
+export const relu = (x: Tensor): Tensor => unary('relu', 'relu', x, [], (g, x, _y, ctx) => reluBackward(g, x, ctx));
+
+/**
+ * ReLU's backward under the pass's rule. `a` is the ReLU's input or its output: the rules read only which of
+ * its elements are > 0, the same for both (a NaN stays a NaN through ReLU).
+ */
+export function reluBackward(g: Tensor, a: Tensor, ctx: BackwardContext): Tensor {
+  const rule: ElementwiseOp = ctx.reluRule === 'deconvnet' ? 'reluDeconvnet' : ctx.reluRule === 'guided' ? 'reluGuided' : 'reluGradient';
+  return kernel(rule, [a, g], g.shape);
+}
 
 export function clip(x: Tensor, min: number, max: number): Tensor {
   checkNumber('clip', 'min', min);

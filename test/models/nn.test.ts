@@ -94,3 +94,62 @@ for (const backend of backends) {
     await close();
   });
 }
+
+/** The op names on the tape from `y` down to the leaves. */
+function tapeOps(y: Tensor): string[] {
+  const seen = new Set<object>(), names: string[] = [];
+  const walk = (n: unknown) => {
+    if (!n || typeof n !== 'object' || seen.has(n) || !('edges' in n)) return;
+    seen.add(n);
+    const node = n as { op: string; edges: unknown[] };
+    names.push(node.op);
+    node.edges.forEach(walk);
+  };
+  walk(y.node);
+  return names;
+}
+
+// run()'s conv + ReLU fusion: values and input gradients equal to the unfused run under every ReLU rule; a conv
+// whose output another layer also reads (a residual add), or that is captured, keeps its own ReLU.
+for (const backend of backends) {
+  test(`${backend} Model: a conv and the ReLU after it run fused, with the same values and gradients`, async (t) => {
+    await init({ backend });
+    const g = nn.graph([3, 10, 10], { seed: 4, name: 'branchy' });
+    const c1 = g.add(nn.conv2d(3, 5, 3, { padding: 1, name: 'c1' }));
+    const r1 = g.add(nn.relu({ name: 'r1' }), c1);
+    const c2 = g.add(nn.conv2d(5, 5, 3, { padding: 1, name: 'c2' }), r1);
+    g.add(nn.relu({ name: 'r2' }), c2);
+    const s = g.add(nn.add({ name: 'res' }), 'r2', c2); // c2's output is read twice: not fused
+    g.add(nn.flatten(), s);
+    g.add(nn.linear(5 * 10 * 10, 4, { name: 'fc' }));
+    const m = g.build();
+    const x = randn([2, 3, 10, 10], { seed: 9 });
+    const seed = tensor(Float32Array.from({ length: 8 }, (_, i) => (i % 3) - 0.7), [2, 4]);
+    const run = async (fuse: boolean, rule: 'gradient' | 'deconvnet' | 'guided') => {
+      const leaf = x.share();
+      leaf.requiresGrad = true;
+      const y = m.run(leaf, { fuse }).output;
+      const ops = tapeOps(y);
+      y.backward(seed, { reluRule: rule });
+      const out = { y: await y.data(), gx: await leaf.grad!.data(), ops };
+      for (const v of [y, leaf.grad!, leaf]) v.dispose();
+      return out;
+    };
+    for (const rule of ['gradient', 'deconvnet', 'guided'] as const) {
+      const a = await run(true, rule), b = await run(false, rule);
+      t.ok(relErr(a.y, b.y) < 1e-6, `${rule}: the same scores (rel err ${relErr(a.y, b.y).toExponential(1)})`);
+      t.ok(relErr(a.gx, b.gx) < 1e-6, `${rule}: the same input gradient (rel err ${relErr(a.gx, b.gx).toExponential(1)})`);
+      t.ok(a.gx.some((v) => v !== 0), `${rule}: the gradient is not all zero`);
+      if (rule === 'gradient') {
+        t.deepEqual([a.ops.filter((o) => o === 'conv2dRelu').length, a.ops.filter((o) => o === 'relu').length], [1, 1],
+          'fused: c1 + r1 one node; c2 read twice keeps its own conv and ReLU');
+        t.deepEqual([b.ops.filter((o) => o === 'conv2dRelu').length, b.ops.filter((o) => o === 'relu').length], [0, 2], 'fuse: false: none fused');
+      }
+    }
+    const cap = m.run(x, { capture: ['c1', 'r1'] });
+    const want = await ops.relu(cap.captured.c1).data();
+    t.ok(relErr(await cap.captured.r1.data(), want) < 1e-7, 'a captured conv output is kept, and its ReLU applied after it');
+    t.throws(() => m.run(x, { fuse: 1 as unknown as boolean }), /branchy\.run: fuse must be a boolean, got 1/, 'fuse is checked');
+    await close();
+  });
+}
