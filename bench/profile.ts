@@ -80,8 +80,9 @@ function parseOptions(argv: readonly string[]): Options {
  * 345-570 MHz through a series of 30 ms calls and reached 1980 MHz about 0.4 s into continuous work).
  */
 async function warm(call: () => Promise<void>): Promise<void> {
+  await call(); // compiles, and tunes convolutions the first time: the 2 s count from its end
   const start = performance.now();
-  for (let i = 0; i < 2 || performance.now() - start < 2000; i++) await call();
+  for (let i = 0; i < 1 || performance.now() - start < 2000; i++) await call();
 }
 
 /** One dispatch of a call: its label and its GPU interval (ns from the first dispatch's start). */
@@ -163,6 +164,8 @@ function describe(label: string, images: number): { key: string; category: strin
       return { key: `conv dX ${g.kernel}${g.M}<-${g.K / g.taps} @${px(g.N)}`, category: 'conv backward-input', flops, tile: g.tile + split };
     case 'conv2dBackwardWeight':
       return { key: `conv dW ${g.kernel}${g.M}x${g.N / g.taps}`, category: 'conv backward-weight', flops, tile: g.tile };
+    case 'winogradGemm':
+      return { key: `Winograd GEMMs ${g.K}->${g.M} @${px(4 * g.N)}`, category: 'Winograd GEMMs', flops, tile: g.tile + split };
     default:
       return { key: `${g.kind} ${g.M}x${g.N}x${g.K}`, category: 'matmul (linear layers)', flops, tile: g.tile + split };
   }
@@ -179,6 +182,9 @@ interface BatchProfile {
   dispatches: number;
   rows: { key: string; count: number; ms: number; flops: number; tile: string }[];
   categories: { category: string; ms: number; flops: number }[];
+  /** calls without timestamp queries: median wall ms, and median ms from the call to its last dispatch recorded */
+  plainWallMs?: number;
+  plainRecordedMs?: number;
 }
 
 function profileOf(batch: number, runs: { stamps: Stamp[]; wallMs: number }[]): BatchProfile {
@@ -235,6 +241,22 @@ function sweepTable(own: BatchProfile, per: Map<string, BatchProfile>): { header
 
 const gflops = (flops: number, ms: number) => (flops > 0 ? fmtRate(flops, ms) : '—');
 
+/**
+ * The convolution tuner's choices (src/backend/webgpu/autotune.ts): per shape the choice and, where this process
+ * timed it, the choice's ms beside Winograd's and the fastest direct tile's (wall time of repeated calls).
+ */
+function tunerTable(ctx: GpuContext): { header: string[]; rows: string[][] } {
+  const header = ['shape', 'choice', 'choice ms', 'Winograd ms', 'fastest direct']
+  const rows: string[][] = [];
+  for (const [key, choice] of [...ctx.convChoices.entries()].sort()) {
+    const t = ctx.tuneTimings.get(key);
+    const direct = t ? Object.entries(t).filter(([c]) => c !== 'winograd').sort((a, b) => a[1] - b[1])[0] : undefined;
+    rows.push([key, choice, !t ? '(cached)' : t[choice] === undefined ? '(only candidate)' : fmtMs(t[choice]), t?.winograd !== undefined ? fmtMs(t.winograd) : '—',
+      direct ? `${direct[0].slice('direct:'.length)} ${fmtMs(direct[1])}` : '—']);
+  }
+  return { header, rows };
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseArgs('profile', argv, USAGE, parseOptions);
   if (typeof parsed === 'number') return parsed;
@@ -246,6 +268,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const profiles: BatchProfile[] = [];
   const sweeps: { batch: number; table: { header: string[]; rows: string[][] } }[] = [];
   let size = 0;
+  let tuned: { header: string[]; rows: string[][] } = { header: [], rows: [] };
   try {
     if (!ctx.features.has('timestamp-query')) {
       console.log(`bench profile: ${info.device} offers no timestamp-query; nothing to profile`);
@@ -272,6 +295,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         const runs = [];
         for (let i = 0; i < o.runs; i++) runs.push(await recorder.record(call));
         const p = profileOf(n, runs);
+        // the same calls without timestamps: their wall time, and when the host had recorded the last dispatch
+        const plain: { wall: number; recorded: number }[] = [];
+        for (let i = 0; i < o.runs; i++) {
+          await ctx.sync();
+          const t0 = performance.now();
+          await call();
+          plain.push({ wall: performance.now() - t0, recorded: ctx.lastDispatchAt - t0 });
+        }
+        p.plainWallMs = median(plain.map((r) => r.wall));
+        p.plainRecordedMs = median(plain.map((r) => r.recorded));
         profiles.push(p);
         if (o.tiles.length > 0) {
           const own = p;
@@ -295,6 +328,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         console.log(`\nbatch ${n}: wall ${fmtMs(p.wallMs)} ms per call (${fmtMs(p.wallMs / n)} per image); GPU span ${fmtMs(p.spanMs)} ms; ` +
           `dispatches ${p.dispatches}, their GPU time summed ${fmtMs(p.gpuMs)} ms`);
         console.log(`per call: GPU ${p.callGpuMs.map(fmtMs).join(', ')} ms; wall ${p.callWallMs.map(fmtMs).join(', ')} ms`);
+        console.log(`plain calls (no timestamps): wall ${fmtMs(p.plainWallMs!)} ms, the last dispatch recorded at ${fmtMs(p.plainRecordedMs!)} ms`);
         console.log(textTable(['kind', 'GPU ms', 'share', 'GFLOP/s'], p.categories.map((c) =>
           [c.category, fmtMs(c.ms), `${((100 * c.ms) / p.gpuMs).toFixed(0)}%`, gflops(c.flops, c.ms)])));
         console.log(textTable(['dispatch', 'count', 'GPU ms', 'GFLOP/s', 'tile'], p.rows.map((r) =>
@@ -306,6 +340,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       recorder.destroy();
       m.releaseWeights();
     }
+    tuned = tunerTable(ctx);
+    if (tuned.rows.length) console.log(`\nautotuner (${ctx.autotune ? 'on' : 'off'}; choices by shape):\n${textTable(tuned.header, tuned.rows)}`);
   } finally {
     await close();
   }
@@ -328,11 +364,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const p of profiles) {
     body.push('', `### batch ${p.batch}: wall ${fmtMs(p.wallMs)} ms per call (${fmtMs(p.wallMs / p.batch)} ms per image), GPU span ` +
       `${fmtMs(p.spanMs)} ms, ${p.dispatches} dispatches summing to ${fmtMs(p.gpuMs)} ms`, '',
-      `each call's GPU sum: ${p.callGpuMs.map(fmtMs).join(', ')} ms; wall: ${p.callWallMs.map(fmtMs).join(', ')} ms`, '');
+      `each call's GPU sum: ${p.callGpuMs.map(fmtMs).join(', ')} ms; wall: ${p.callWallMs.map(fmtMs).join(', ')} ms`, '',
+      `the same calls without timestamp queries (median of ${o.runs}): wall ${fmtMs(p.plainWallMs!)} ms, the host had recorded the last dispatch ${fmtMs(p.plainRecordedMs!)} ms into the call`, '');
     body.push(markdownTable(['kind', 'GPU ms', 'share', 'GFLOP/s'], p.categories.map((c) =>
       [c.category, fmtMs(c.ms), `${((100 * c.ms) / p.gpuMs).toFixed(0)}%`, gflops(c.flops, c.ms)])));
     body.push('', markdownTable(['dispatch', 'count', 'GPU ms', 'GFLOP/s', 'tile'], p.rows.map((r) =>
       [r.key, String(r.count), fmtMs(r.ms), gflops(r.flops, r.ms), r.tile])));
+  }
+  if (tuned.rows.length) {
+    body.push('', `### autotuner: ${ctx.autotune ? 'on' : 'off'}, ${tuned.rows.length} convolution shapes`, '',
+      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd and of the fastest direct tile', '',
+      markdownTable(tuned.header, tuned.rows));
   }
   for (const sw of sweeps) body.push('', `### tile sweep, batch ${sw.batch} (every GEMM pinned to one tile; conv dispatch kinds' GPU ms summed)`, '', markdownTable(sw.table.header, sw.table.rows));
   updateSection(o.resultsFile, heading, body.join('\n'));

@@ -36,3 +36,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (lid == 0u && valid) { out[P.out_base + o] = partial[0]; }
 }
+
+// Short rows (r <= 64, such as the max over colour channels of a saliency map): one invocation per output
+// element, walking its row alone, where a workgroup per element would leave most of its 64 threads idle.
+@compute @workgroup_size(256)
+fn lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+  let o = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (o >= P.outer * P.inner) { return; }
+  let row = o / P.inner;
+  let col = o % P.inner;
+  let first = P.x_base + row * P.r * P.inner + col;
+  var acc = {{INIT}};
+  for (var k = 0u; k < P.r; k++) {
+    let v = x[first + k * P.inner];
+    acc = {{COMBINE}};
+  }
+  out[P.out_base + o] = acc;
+}

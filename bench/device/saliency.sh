@@ -1,16 +1,19 @@
 #!/bin/bash
 # One device session's saliency measurements (issues 5 and 8), run from the repo root after
 # `source .device/setup.sh` (../shared/device/pack --exclude onnxruntime-node --exclude typescript ...):
-# the per-dispatch profile of a VGG16 saliency call at 224, the end-to-end saliency benchmark beside TF.js (convis
-# webgpu only: the cpu backend at batch 32 takes a minute there), the kernel benchmark, and the linalg / vis / conv
-# tests on the GPU's own tile choices, with the GPU's clocks sampled every 200 ms throughout. Logs and RESULTS.md
-# sections land in $OUT; the last lines printed are the summary. STEPS picks the steps (default: all but the tile
-# sweep, in order; "sweep" profiles batch 32 with every GEMM pinned to each GPU tile in turn).
+# the per-dispatch profile of a VGG16 saliency call at 224 (where the convolution autotuner, starting from an empty
+# cache, times its candidates), the end-to-end saliency benchmark beside TF.js (convis webgpu only: the cpu backend
+# at batch 32 takes a minute there), the same benchmark with the tuner off (the fixed rules), and the conv / tuner /
+# vis tests on the GPU's own tile choices, with the GPU's clocks sampled every 200 ms throughout. Logs, RESULTS.md
+# sections and the tuner's cache (tune.json) land in $OUT; the last lines printed are the summary. STEPS picks the
+# steps (default: profile saliency baseline tests; "kernels" runs the kernel benchmark, "sweep" profiles batch 32
+# with every GEMM pinned to each GPU tile in turn).
 set -u
 export XDG_RUNTIME_DIR=/tmp
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-steps=${STEPS:-profile saliency kernels tests}
+export CONVIS_TUNE_CACHE="$out/tune.json"
+steps=${STEPS:-profile saliency baseline tests}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/gpu.txt" 2>&1
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu,pstate --format=csv -lms 200 > "$out/clocks.csv" 2>&1 &
 sampler=$!
@@ -22,13 +25,16 @@ for s in $steps; do
     profile) step profile 150 npm run bench -- profile --write --results-file "$out/RESULTS.md" ;;
     sweep) step sweep 150 npm run bench -- profile --batches 32 --tiles gpu --write --results-file "$out/sweep.md" ;;
     saliency) step saliency 150 npm run bench -- saliency --size 224 --batches 1,32 --backends webgpu --write --results-file "$out/RESULTS.md" ;;
+    baseline) CONVIS_AUTOTUNE=0 step baseline 90 npm run bench -- saliency --size 224 --batches 1,32 --backends webgpu --no-tfjs --write --results-file /tmp/baseline.md ;;
     kernels) step kernels 120 npm run bench -- kernels --write --results-file "$out/RESULTS.md" ;;
-    tests) CONVIS_GEMM_TILE= CONVIS_REQUIRE_WEBGPU=1 step tests ${TESTS_LIMIT:-150} node scripts/run-tests.mjs ${TESTS:-test/ops/linalg test/vis} ;;
+    tests) CONVIS_TUNE_CACHE=/tmp/tests-tune.json CONVIS_GEMM_TILE= CONVIS_REQUIRE_WEBGPU=1 step tests ${TESTS_LIMIT:-120} node scripts/run-tests.mjs ${TESTS:-test/ops/conv test/ops/autotune test/backends/bindgroups test/models/nn test/vis} ;;
   esac
 done
 kill $sampler 2>/dev/null
 cat "$out/gpu.txt"
-grep -E "^(batch|per call|conv forward|conv backward|matmul|elementwise|split)" "$out/profile.log" 2>/dev/null
+grep -E "^(batch|per call|plain|conv forward|conv backward|Winograd|matmul|elementwise|split)" "$out/profile.log" 2>/dev/null
 grep -E "^(webgpu|TF.js)|^check|failed" "$out/saliency.log" 2>/dev/null
+grep -E "^webgpu" "$out/baseline.log" 2>/dev/null | sed 's/^/tuner off: /'
+grep -cE '"(fwd|dx) ' "$out/tune.json" 2>/dev/null | sed 's/^/tuned shapes: /'
 grep -E "^# ---- .*passed|^tests:|^not ok" "$out/tests.log" 2>/dev/null | head -12
 grep -E "^conv2d" "$out/kernels.log" 2>/dev/null | head -14

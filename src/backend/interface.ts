@@ -23,6 +23,9 @@ export interface MemoryStats {
   /** device buffers kept by the pool for reuse */
   pooledBuffers: number;
   pooledBytes: number;
+  /** buffers the backend derived from tensors and keeps while those stand (webgpu: Winograd's transformed weights); not counted as live */
+  cachedBuffers: number;
+  cachedBytes: number;
 }
 
 /**

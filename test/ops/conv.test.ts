@@ -186,3 +186,79 @@ await onEachBackend('conv2d Winograd fused ReLU', [
     t.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * (1 + Math.abs(want[i]))), 'relu(conv + bias) in the output transform');
   }],
 ]);
+
+// fuseRelu on the tape: one node whose backward applies the pass's ReLU rule (Sect. 4) from the saved output, then
+// the convolution's backward; against the float64 reference: y = relu(conv), and the upstream signal r turned
+// into r 1(y > 0) ('gradient'), relu(r) ('deconvnet') or relu(r) 1(y > 0) ('guided') before conv's adjoint.
+await onEachBackend('conv2d fused ReLU on the tape', (['gradient', 'deconvnet', 'guided'] as const).map((rule): [string, (t: import('tape').Test) => Promise<void>] =>
+  [`rule '${rule}': gradients for x, w and b`, async (t) => {
+    const { tensor } = await import('../../src/index.js');
+    const { uniform } = await import('../helpers/numeric.js');
+    const g: ConvGeom = { N: 2, C: 6, H: 5, W: 6, O: 7, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
+    const [OH, OW] = convOut(g);
+    const xs = uniform([g.N, g.C, g.H, g.W], 401), ws = uniform([g.O, g.C, 3, 3], 402), bs = uniform([g.O], 403), rs = uniform([g.N, g.O, OH, OW], 404);
+    const f64 = (a: Float32Array) => Float64Array.from(a);
+    const y64 = conv2d(f64(xs), f64(ws), f64(bs), g).map((v) => Math.max(v, 0));
+    const r64 = f64(rs).map((r, i) => {
+      const down = rule === 'gradient' ? r : Math.max(r, 0);
+      return rule === 'deconvnet' || y64[i] > 0 ? down : 0;
+    });
+    const [gx64, gw64, gb64] = conv2dVjp(f64(xs), f64(ws), r64, g);
+    const x = tensor(xs, [g.N, g.C, g.H, g.W]), w = tensor(ws, [g.O, g.C, 3, 3]), b = tensor(bs, [g.O]), r = tensor(rs, [g.N, g.O, OH, OW]);
+    for (const v of [x, w, b]) v.requiresGrad = true;
+    const y = ops.conv2d(x, w, b, { padding: 1, fuseRelu: true });
+    const yData = await y.data();
+    t.ok(yData.every((v, i) => Math.abs(v - y64[i]) <= 1e-5 * (1 + Math.abs(y64[i]))), 'the output is relu(conv + b)');
+    y.backward(r, { reluRule: rule });
+    const near = (got: Float32Array, want: Float64Array) => {
+      const scale = Math.max(1, ...Array.from(want, Math.abs));
+      return got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * scale);
+    };
+    t.ok(near(await x.grad!.data(), gx64), 'the input gradient equals the reference');
+    t.ok(near(await w.grad!.data(), gw64), 'the weight gradient equals the reference');
+    t.ok(near(await b.grad!.data(), gb64), 'the bias gradient equals the reference');
+    for (const v of [x, w, b, r, y, x.grad!, w.grad!, b.grad!]) v.dispose();
+  }]));
+
+// Winograd's transformed weights are kept between calls (GpuContext.derivedFrom) and made anew once the weight's
+// buffer is written: by a kernel (an in-place copy, as an optimizer step writes) or by an upload.
+await onEachBackend('conv2d Winograd transformed weights', [
+  ['kept while the weight stands, made anew after it is written', async (t) => {
+    const { randn } = await import('../../src/index.js');
+    const { backend } = await import('../../src/runtime.js');
+    const x = randn([1, 8, 6, 6], { seed: 21 }), w = randn([8, 8, 3, 3], { seed: 22 }), w2 = randn([8, 8, 3, 3], { seed: 23 });
+    const g: ConvGeom = { N: 1, C: 8, H: 6, W: 6, O: 8, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
+    const xs = Float64Array.from(await x.data());
+    const w1 = await w.data();
+    const want1 = conv2d(xs, Float64Array.from(w1), null, g);
+    const want2 = conv2d(xs, Float64Array.from(await w2.data()), null, g);
+    const near = (got: Float32Array, want: Float64Array) => got.every((v, i) => Math.abs(v - want[i]) <= 1e-4 * (1 + Math.abs(want[i])));
+    const ran = await withAlgorithm('winograd', async (labels) => {
+      const count = () => labels.filter((l) => l === 'winograd:weights').length;
+      const once = async () => {
+        const y = ops.conv2d(x, w, null, { padding: 1 });
+        const v = await y.data();
+        y.dispose();
+        return v;
+      };
+      t.ok(near(await once(), want1), 'first call: the reference');
+      t.equal(count(), 1, 'the weight transformed once');
+      t.ok(near(await once(), want1), 'second call: the reference');
+      t.equal(count(), 1, 'the second call reused it');
+      backend().elementwise('copy', [w2.operand], w.operand); // w := w2 in place, by a kernel
+      t.ok(near(await once(), want2), 'after an in-place write: the new weight\'s result');
+      t.equal(count(), 2, 'transformed anew');
+      backend().upload(w.operand.storage, w.operand.offset, w1); // back to the first weight, by an upload
+      t.ok(near(await once(), want1), 'after an upload of the first weight: its result');
+      t.equal(count(), 3, 'transformed anew after the upload');
+      return true;
+    });
+    if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
+    const { memory } = await import('../../src/index.js');
+    const cached = memory().cachedBuffers, live = memory().liveStorages;
+    if (ran) t.equal(cached, 1, 'one transformed weight kept (memory().cachedBuffers), not counted as live');
+    for (const v of [x, w, w2]) v.dispose();
+    t.equal(memory().cachedBuffers, 0, 'released with its weight');
+    t.equal(memory().liveStorages, live - 3, 'live storages: the three tensors fewer');
+  }],
+]);

@@ -68,7 +68,7 @@ export class CpuBackend implements Backend {
   fill(out: Operand, value: number): void { this.elementwise('fill', [], out, [value]); }
   memory(): MemoryStats {
     const m = this.native.memory();
-    return { liveStorages: m.liveStorages, liveBytes: m.liveBytes, pooledBuffers: 0, pooledBytes: 0 };
+    return { liveStorages: m.liveStorages, liveBytes: m.liveBytes, pooledBuffers: 0, pooledBytes: 0, cachedBuffers: 0, cachedBytes: 0 };
   }
   sync(): Promise<void> { return this.native.sync(); }
   async destroy(): Promise<void> {

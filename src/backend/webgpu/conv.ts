@@ -9,11 +9,12 @@
 
 import type { Conv2dParams, Operand } from '../interface.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
-import { gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileKey, workgroupsFor } from './gemm.js';
+import { type ConvDirection, convKey, directCandidates, loadChoices } from './autotune.js';
+import { gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
-import { useWinograd, winogradConv, type WinogradShape, winogradShapeFits } from './winograd.js';
+import { winogradConv, winogradFits, type WinogradShape, winogradShapeFits } from './winograd.js';
 
 // The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
 // or, for tiles with `bakeShapes: false`, read from the uniform block so one pipeline serves every shape.
@@ -84,40 +85,80 @@ function imagesPerChunk(ctx: GpuContext, perImage: number[], fn: string): number
   return n;
 }
 
+/** How one convolution runs: through Winograd (its shape), or as a direct implicit GEMM with this tile. */
+type ConvPlan = { winograd: WinogradShape } | { winograd: null; tile: TileConfig };
+
+/**
+ * The plan for a convolution, in this order: the tuner's forced candidate while it times one; a pinned algorithm
+ * or tile (ctx.convAlgorithm, ctx.tileOverride: tests and benchmarks); the tuner's choice for this shape
+ * (autotune.ts); else the fixed rules (pickTile, direct), queueing the shape for the tuner where it runs.
+ */
+function planConv(ctx: GpuContext, direction: ConvDirection, g: Geometry, p: Conv2dParams, M: number, N: number,
+                  wino: WinogradShape | null): ConvPlan {
+  const fits = wino !== null && winogradFits(ctx, wino);
+  const fixed = pickTile(ctx, M, N);
+  const apply = (choice: string): ConvPlan | null => {
+    if (choice === 'winograd') return fits ? { winograd: wino! } : null;
+    const tile = tileConfigs[choice.slice('direct:'.length)];
+    return tile ? { winograd: null, tile } : null;
+  };
+  if (ctx.forcedConv !== null) return apply(ctx.forcedConv) ?? { winograd: null, tile: fixed };
+  if (ctx.convAlgorithm !== null || ctx.tileOverride !== null || !ctx.autotune) {
+    return ctx.convAlgorithm === 'winograd' && fits ? { winograd: wino! } : { winograd: null, tile: fixed };
+  }
+  const x = [g.batch, g.C, g.H, g.W], w = [g.O, g.C / p.groups, g.KH, g.KW], y = [g.batch, g.O, g.OH, g.OW];
+  const key = convKey(direction, x, w, y, p);
+  loadChoices(ctx);
+  const tuned = ctx.convChoices.get(key);
+  if (tuned !== undefined) {
+    const plan = apply(tuned);
+    if (plan) return plan;
+    ctx.convChoices.delete(key); // (Winograd chosen under a larger binding limit): tuned again
+  }
+  if (!ctx.tuning && !ctx.pendingConv.has(key)) {
+    const fixedName = Object.keys(tileConfigs).find((n) => tileConfigs[n] === fixed) ?? 'medium';
+    const candidates = directCandidates(ctx, fixedName);
+    if (fits) candidates.push('winograd');
+    ctx.pendingConv.set(key, { direction, x, w, y, p, candidates });
+  }
+  return { winograd: null, tile: fixed };
+}
+
 export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | null, p: Conv2dParams,
                        out: Operand, fuseRelu = false): void {
   const g = geometry(x, w, out);
   if (out.size === 0) return;
-  if (winogradShapeFits(p, g.KH, g.KW)) {
-    const s: WinogradShape = { batch: g.batch, cin: g.C, cout: g.O, h: g.H, w: g.W, oh: g.OH, ow: g.OW, padTop: p.padTop, padLeft: p.padLeft };
-    if (useWinograd(ctx, s)) {
-      winogradConv(ctx, s, x, w, bias, out, { flip: false, relu: fuseRelu });
-      return;
-    }
-  }
   const og = g.O / p.groups;
   const M = og, K = (g.C / p.groups) * g.KH * g.KW;
-  const tile = pickTile(ctx, M, g.OH * g.OW * g.batch);
+  const wino: WinogradShape | null = winogradShapeFits(p, g.KH, g.KW)
+    ? { batch: g.batch, cin: g.C, cout: g.O, h: g.H, w: g.W, oh: g.OH, ow: g.OW, padTop: p.padTop, padLeft: p.padLeft }
+    : null;
+  const plan = planConv(ctx, 'forward', g, p, M, g.OH * g.OW * g.batch, wino);
+  if (plan.winograd) {
+    winogradConv(ctx, plan.winograd, x, w, bias, out, { flip: false, relu: fuseRelu });
+    return;
+  }
+  const tile = plan.tile;
   const per = imagesPerChunk(ctx, [g.C * g.H * g.W, g.O * g.OH * g.OW], 'conv2d');
   // split-K only when one dispatch covers the batch; the slices' sum then takes the bias and ReLU
-  const plan = per >= g.batch ? planSplit(ctx, splitCount(ctx, tile, M, g.OH * g.OW * g.batch, p.groups, K), out.size)
+  const split = per >= g.batch ? planSplit(ctx, splitCount(ctx, tile, M, g.OH * g.OW * g.batch, p.groups, K), out.size)
     : planSplit(ctx, 1, 0);
-  const epilogueBias = plan.scratch ? null : bias;
-  const epilogueRelu = plan.scratch ? false : fuseRelu;
+  const epilogueBias = split.scratch ? null : bias;
+  const epilogueRelu = split.scratch ? false : fuseRelu;
   const pipeline = conv2dPipeline(ctx, g, p, tile, epilogueBias !== null, epilogueRelu);
   const ww = ctx.window(w);
   const bw = epilogueBias ? ctx.window(epilogueBias) : null;
-  const kSlice = sliceLength(tile, K, plan.splits);
+  const kSlice = sliceLength(tile, K, split.splits);
   for (let n0 = 0; n0 < g.batch; n0 += per) {
     const nb = Math.min(per, g.batch - n0);
     const xw = ctx.window(x, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
-    const ow = plan.scratch ? gemmOutput(ctx, plan, out) : ctx.window(out, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const ow = split.scratch ? gemmOutput(ctx, split, out) : ctx.window(out, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
     const N = nb * g.OH * g.OW;
     ctx.dispatch(pipeline, bw ? [ow, ww, xw, bw] : [ow, ww, xw],
-      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0, plan.splits, kSlice, plan.stride, 0, ...geometryValues(g, p)],
-      workgroupsFor(tile, M, N, p.groups * plan.splits), gemmLabel(ctx, `conv2d ${g.KH}x${g.KW}`, M, N, K, p.groups, tile, plan.splits));
+      [M, N, K, 0, xw.base, ww.base, ow.base, bw?.base ?? 0, split.splits, kSlice, split.stride, 0, ...geometryValues(g, p)],
+      workgroupsFor(tile, M, N, p.groups * split.splits), gemmLabel(ctx, `conv2d ${g.KH}x${g.KW}`, M, N, K, p.groups, tile, split.splits));
   }
-  finishSplit(ctx, plan, out, bias, g.OH * g.OW, g.O, fuseRelu);
+  finishSplit(ctx, split, out, bias, g.OH * g.OW, g.O, fuseRelu);
 }
 
 function conv2dPipeline(ctx: GpuContext, g: Geometry, p: Conv2dParams, tile: TileConfig, bias: boolean, fuseRelu: boolean) {
@@ -199,18 +240,17 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
     conv2dBackwardInputNarrow(ctx, g, gy, w, p, dx);
     return;
   }
-  if (winogradShapeFits(p, g.KH, g.KW)) {
-    // the gradient convolved with the turned, transposed kernels, padded by 2 - pad (winograd.ts)
-    const s: WinogradShape = {
-      batch: g.batch, cin: g.O, cout: g.C, h: g.OH, w: g.OW, oh: g.H, ow: g.W, padTop: 2 - p.padTop, padLeft: 2 - p.padLeft,
-    };
-    if (useWinograd(ctx, s)) {
-      winogradConv(ctx, s, gy, w, null, dx, { flip: true, relu: false });
-      return;
-    }
-  }
   const M = g.C / p.groups, K = (g.O / p.groups) * g.KH * g.KW;
-  const tile = pickTile(ctx, M, g.H * g.W * g.batch);
+  // the gradient convolved with the turned, transposed kernels, padded by 2 - pad (winograd.ts)
+  const wino: WinogradShape | null = winogradShapeFits(p, g.KH, g.KW)
+    ? { batch: g.batch, cin: g.O, cout: g.C, h: g.OH, w: g.OW, oh: g.H, ow: g.W, padTop: 2 - p.padTop, padLeft: 2 - p.padLeft }
+    : null;
+  const chosen = planConv(ctx, 'backwardInput', g, p, M, g.H * g.W * g.batch, wino);
+  if (chosen.winograd) {
+    winogradConv(ctx, chosen.winograd, gy, w, null, dx, { flip: true, relu: false });
+    return;
+  }
+  const tile = chosen.tile;
   const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}`;
   const pipeline = ctx.pipeline(key, () => specialise(tile, gemmSource({
     tile,

@@ -89,17 +89,20 @@ export function elementwise(ctx: GpuContext, op: ElementwiseOp, inputs: readonly
 export function reduce(ctx: GpuContext, op: 'sum' | 'max', x: Operand, outer: number, r: number, inner: number,
                        out: Operand): void {
   if (out.size === 0) return;
-  const key = `reduce:${op}`;
-  const pipeline = ctx.pipeline(key, () => kernelSource('reduce.wgsl', {
+  const source = () => kernelSource('reduce.wgsl', {
     INIT: op === 'sum' ? '0.0' : '-3.402823e38',
     COMBINE: op === 'sum' ? 'acc + v' : 'max(acc, v)',
     COMBINE_PARTIAL: op === 'sum' ? 'a + v' : 'max(a, v)',
-  }));
+  });
   const limit = ctx.maxWindowElements;
   const run = (src: Operand, srcStart: number, rows: number, rr: number, dst: Operand, dstStart: number) => {
     const xw = ctx.window(src, srcStart, rows * rr * inner);
     const ow = ctx.window(dst, dstStart, rows * inner);
-    ctx.dispatch(pipeline, [ow, xw], [rows, rr, inner, xw.base, ow.base, 0, 0, 0], rows * inner, key);
+    // a row of at most 64: an invocation per output (reduce.wgsl lanes); else a workgroup per output
+    const lanes = rr <= 64;
+    const key = `reduce:${op}:${lanes ? 'lanes' : 'workgroup'}`;
+    const pipeline = ctx.pipeline(key, source, lanes ? 'lanes' : 'main');
+    ctx.dispatch(pipeline, [ow, xw], [rows, rr, inner, xw.base, ow.base, 0, 0, 0], lanes ? Math.ceil((rows * inner) / 256) : rows * inner, key);
   };
   if (r * inner <= limit) {
     const rowsPerChunk = Math.max(1, Math.floor(limit / (r * inner)));

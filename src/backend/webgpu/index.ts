@@ -1,6 +1,7 @@
 // The WebGPU backend: opens a Dawn adapter and device and maps the backend interface onto WGSL kernels.
 
 import type { Backend, Conv2dParams, ElementwiseOp, LrnParams, MemoryStats, Operand, Pool2dParams, Storage } from '../interface.js';
+import { tunePending } from './autotune.js';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from './conv.js';
 import { GpuContext, type GpuStorage } from './context.js';
 import { elementwise, reduce, softmax, softmaxBackward } from './elementwise.js';
@@ -26,6 +27,11 @@ const NO_ADAPTER_HELP =
 let dawnModule: typeof import('webgpu') | null = null;
 
 export async function openWebGpu(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
+  // checked before a device exists: one left behind by a throw would keep the process alive
+  const tune = process.env.CONVIS_AUTOTUNE;
+  if (tune !== undefined && tune !== '' && tune !== '0' && tune !== '1') {
+    throw new Error(`init: CONVIS_AUTOTUNE=${tune} is not 0 (off) or 1 (on)`);
+  }
   dawnModule ??= await import('webgpu');
   const flags = [...(opts.dawnFlags ?? [])];
   const gpu = dawnModule.create(flags);
@@ -93,10 +99,26 @@ export class WebGpuBackend implements Backend {
   alloc(elements: number): Storage { return this.ctx.allocStorage(elements); }
   release(s: Storage): void { this.ctx.releaseStorage(s as GpuStorage); }
   upload(s: Storage, offset: number, data: Float32Array): void { this.ctx.upload(s as GpuStorage, offset, data); }
-  download(src: Operand): Promise<Float32Array> { return this.ctx.download(src); }
+  async download(src: Operand): Promise<Float32Array> {
+    const data = await this.ctx.download(src);
+    await this.tune();
+    return data;
+  }
   fill(out: Operand, value: number): void { elementwise(this.ctx, 'fill', [], out, [value]); }
   memory(): MemoryStats { return this.ctx.stats(); }
-  sync(): Promise<void> { return this.ctx.sync(); }
+  async sync(): Promise<void> {
+    await this.ctx.sync();
+    await this.tune();
+  }
+
+  /** Times the convolution shapes queued since the last read-back (autotune.ts). */
+  async tune(): Promise<void> {
+    if (this.ctx.pendingConv.size === 0 || this.ctx.tuning) return;
+    await tunePending(this.ctx, (spec, x, w, y) => {
+      if (spec.direction === 'forward') conv2d(this.ctx, x, w, null, spec.p, y);
+      else conv2dBackwardInput(this.ctx, y, w, spec.p, x);
+    });
+  }
   async destroy(): Promise<void> {
     await this.ctx.destroy();
     this.instance = null;

@@ -17,7 +17,11 @@ const PARAMS = `struct Params {
   splits: u32, k_slice: u32, split_stride: u32, _p0: u32,
 }`;
 
-export interface MatmulOptions { transA: boolean; transB: boolean; accumulate: boolean; bias?: Operand | null; relu?: boolean }
+export interface MatmulOptions {
+  transA: boolean; transB: boolean; accumulate: boolean; bias?: Operand | null; relu?: boolean;
+  /** the dispatch label's kind (profiles): 'matmul' unless given */
+  label?: string;
+}
 
 /** The tile for an M x N GEMM whose A and B tiles are contiguous along aFast and bFast (a conv's: k and mn). */
 export function pickTile(ctx: GpuContext, M: number, N: number, aFast: 'k' | 'mn' = 'k', bFast: 'k' | 'mn' = 'mn'): TileConfig {
@@ -135,7 +139,7 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
       sam, sak, sbk, sbn,
       bi === null ? sab : 0, bi === null ? sbb : 0, bi === null ? M * N : 0, N,
       1, kc, 0, 0,
-    ], workgroupsFor(tile, mc, nc, z), gemmLabel(ctx, 'matmul', mc, nc, kc, z, tile));
+    ], workgroupsFor(tile, mc, nc, z), gemmLabel(ctx, opts.label ?? 'matmul', mc, nc, kc, z, tile));
   };
   if (fitsWhole && useGemv) {
     run(null, 0, M, 0, N, 0, K);
@@ -150,7 +154,7 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
       ctx.dispatch(pipeline, [cw, aw, bw], [
         M, N, K, 0, aw.base, bw.base, cw.base, 0, sam, sak, sbk, sbn, sab, sbb, M * N, N,
         plan.splits, kSlice, plan.stride, 0,
-      ], workgroupsFor(tile, M, N, batch * plan.splits), gemmLabel(ctx, 'matmul', M, N, K, batch, tile, plan.splits));
+      ], workgroupsFor(tile, M, N, batch * plan.splits), gemmLabel(ctx, opts.label ?? 'matmul', M, N, K, batch, tile, plan.splits));
       finishSplit(ctx, plan, out, bias, 1, N, opts.relu === true);
       return;
     }

@@ -2,7 +2,7 @@
 // transform, 16 GEMMs [rows, channels] x [channels, tiles] as one batched matmul (matmul.ts, so the adapter's own
 // tile choice applies), and the output transform with the bias and ReLU: 2.25 times fewer multiplications than
 // the direct implicit GEMM, for four dispatches instead of one, a transformed input four times the input's size
-// and a transformed weight 16/9 of the weight's, written every call.
+// and a transformed weight 16/9 of the weight's, kept between calls until the weight changes (GpuContext.derivedFrom).
 //
 // Off unless asked for (ctx.convAlgorithm = 'winograd', or CONVIS_CONV=winograd). On lavapipe, VGG16 at 64 was a
 // wash within the machine's noise: the batched GEMMs have K = the input channels (64..512), short loops that ran at
@@ -34,9 +34,8 @@ export function winogradShapeFits(p: Conv2dParams, kh: number, kw: number): bool
   return kh === 3 && kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilationH === 1 && p.dilationW === 1 && p.groups === 1;
 }
 
-/** Whether to run this convolution through Winograd: when asked for and every buffer fits one binding. */
-export function useWinograd(ctx: GpuContext, s: WinogradShape): boolean {
-  if (ctx.convAlgorithm !== 'winograd') return false;
+/** Whether this convolution can run through Winograd: padding within the transforms' reach and every buffer within one binding. */
+export function winogradFits(ctx: GpuContext, s: WinogradShape): boolean {
   if (s.padTop < 0 || s.padLeft < 0 || s.padTop > 2 || s.padLeft > 2) return false;
   // every buffer within one binding (the matmul would split, the transforms do not)
   const tiles = s.batch * Math.ceil(s.oh / 2) * Math.ceil(s.ow / 2);
@@ -67,21 +66,29 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, x: Operand, w: O
                              out: Operand, opts: { flip: boolean; relu: boolean }): void {
   const th = Math.ceil(s.oh / 2), tw = Math.ceil(s.ow / 2);
   const tiles = s.batch * th * tw;
-  const u = ctx.allocStorage(16 * s.cout * s.cin);
+  // the transformed weight depends on the weight alone: kept by the context until the weight's buffer is written
+  // (saliency, class models and inference reuse it every call; a training step's update makes it anew)
+  const wBuffer = (w.storage as GpuStorage).buffer;
+  const uKey = `winograd:${w.offset}:${s.cout}x${s.cin}:${opts.flip ? 'flip' : 'fwd'}`;
+  let u = ctx.derivedFrom(wBuffer, uKey);
+  const uOp = () => operand(u!, [16, s.cout, s.cin]);
+  if (!u) {
+    u = ctx.allocStorage(16 * s.cout * s.cin);
+    const ww = ctx.window(w), uw = ctx.window(uOp());
+    ctx.dispatch(pipeline(ctx, 'weights'), [uw, ww], [s.cout, s.cin, opts.flip ? 1 : 0, ww.base, uw.base, 0, 0, 0],
+      Math.ceil((s.cout * s.cin) / WORKGROUP), 'winograd:weights');
+    ctx.keepDerived(wBuffer, uKey, u);
+  }
   const v = ctx.allocStorage(16 * s.cin * tiles);
   const m = ctx.allocStorage(16 * s.cout * tiles);
   try {
-    const uOp = operand(u, [16, s.cout, s.cin]);
     const vOp = operand(v, [16, s.cin, tiles]);
     const mOp = operand(m, [16, s.cout, tiles]);
-    const ww = ctx.window(w), uw = ctx.window(uOp);
-    ctx.dispatch(pipeline(ctx, 'weights'), [uw, ww], [s.cout, s.cin, opts.flip ? 1 : 0, ww.base, uw.base, 0, 0, 0],
-      Math.ceil((s.cout * s.cin) / WORKGROUP), 'winograd:weights');
     const xw = ctx.window(x), vw = ctx.window(vOp);
     ctx.dispatch(pipeline(ctx, 'input'), [vw, xw], [
       s.cin * tiles, tiles, th, tw, s.h, s.w, { i: s.padTop }, { i: s.padLeft }, xw.base, vw.base, 0, 0,
     ], Math.ceil((s.cin * tiles) / WORKGROUP), 'winograd:input');
-    matmul(ctx, uOp, vOp, mOp, { transA: false, transB: false, accumulate: false });
+    matmul(ctx, uOp(), vOp, mOp, { transA: false, transB: false, accumulate: false, label: 'winogradGemm' });
     const mw = ctx.window(mOp), ow = ctx.window(out);
     const bw = bias ? ctx.window(bias) : null;
     ctx.dispatch(pipeline(ctx, 'output', bias !== null, opts.relu), bw ? [ow, mw, bw] : [ow, mw], [
@@ -89,7 +96,6 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, x: Operand, w: O
     ], Math.ceil((s.cout * tiles) / WORKGROUP), 'winograd:output');
   } finally {
     // back to the pool; work already recorded keeps its order with later users
-    ctx.releaseStorage(u);
     ctx.releaseStorage(v);
     ctx.releaseStorage(m);
   }
