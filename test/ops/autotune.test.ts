@@ -125,6 +125,31 @@ await onEachBackend('conv2d autotuner', [
   }],
 ]);
 
+await onEachBackend('conv2d autotuner: a failing candidate', [
+  ['a candidate that throws is left out, and the others are still timed', async (t) => {
+    const ctx = gpu();
+    if (!ctx) return t.pass('the tuner is a WebGPU matter');
+    const { tunePending } = await import('../../src/backend/webgpu/autotune.js');
+    const { conv2d } = await import('../../src/backend/webgpu/conv.js');
+    tuneInto(ctx, join(dir, 'failing.json'));
+    const p = { strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilationH: 1, dilationW: 1, groups: 1 };
+    const key = 'fwd x1x4x5x5 w4x4x3x3 y1x4x5x5 s1,1 p1,1 d1,1 g1';
+    ctx.pendingConv.set(key, { direction: 'forward', x: [1, 4, 5, 5], w: [4, 4, 3, 3], y: [1, 4, 5, 5], p, candidates: ['direct:small', 'winograd'] });
+    let thrown = 0;
+    await tunePending(ctx, (spec, x, w, y) => {
+      if (ctx.forcedConv === 'winograd') {
+        thrown++;
+        throw new Error('this candidate cannot run here');
+      }
+      conv2d(ctx, x, w, null, spec.p, y);
+    });
+    t.equal(thrown, 1, 'the failing candidate was tried once');
+    t.equal(ctx.convChoices.get(key), 'direct:small', 'the working candidate is chosen');
+    t.deepEqual(Object.keys(ctx.tuneTimings.get(key) ?? {}), ['direct:small'], 'only it was timed');
+    t.equal(ctx.forcedConv, null, 'no candidate stays forced');
+  }],
+]);
+
 await onEachBackend('conv2d autotuner settings', [
   ['CONVIS_AUTOTUNE takes 0 or 1 only', async (t, name) => {
     if (name !== 'webgpu') return t.pass('the tuner is a WebGPU matter');

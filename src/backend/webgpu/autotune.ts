@@ -153,24 +153,45 @@ async function fastest(ctx: GpuContext, spec: ConvSpec, run: ConvRunner): Promis
   try {
     const best = new Map<string, number>();
     const reps = new Map<string, number>();
-    // the first call of each compiles its pipelines; the second sizes its repetitions
-    for (const c of spec.candidates) await time(c, 1);
-    for (const c of spec.candidates) {
+    // the first call of each compiles its pipelines; a candidate that throws or raises a device error there
+    // (a tile the adapter cannot build, say) is left out, so tuning never fails the read-back that runs it
+    const usable: string[] = [];
+    for (const c of spec.candidates) if (await works(ctx, () => time(c, 1))) usable.push(c);
+    if (usable.length === 0) return spec.candidates[0];
+    // the second sizes each candidate's repetitions
+    for (const c of usable) {
       const t = await time(c, 1);
       best.set(c, t);
       reps.set(c, Math.max(1, Math.min(MAX_REPS, Math.ceil(TARGET_MS / Math.max(t, 1e-3)))));
     }
     // rounds over all candidates, so a clock that rises during tuning favours none
     for (let round = 0; round < ROUNDS; round++) {
-      for (const c of spec.candidates) best.set(c, Math.min(best.get(c)!, await time(c, reps.get(c)!)));
+      for (const c of usable) best.set(c, Math.min(best.get(c)!, await time(c, reps.get(c)!)));
     }
-    let choice = spec.candidates[0];
-    for (const c of spec.candidates) if (best.get(c)! < best.get(choice)!) choice = c;
+    let choice = usable[0];
+    for (const c of usable) if (best.get(c)! < best.get(choice)!) choice = c;
     ctx.tuneTimings.set(convKeyOf(spec), Object.fromEntries(best));
     return choice;
   } finally {
     for (const o of [x, w, y]) ctx.releaseStorage(o.storage as GpuStorage);
   }
+}
+
+/** Whether `run` completes without throwing and without a validation or out-of-memory error on the device. */
+async function works(ctx: GpuContext, run: () => Promise<unknown>): Promise<boolean> {
+  ctx.device.pushErrorScope('out-of-memory');
+  ctx.device.pushErrorScope('validation');
+  let ok = true;
+  try {
+    await run();
+  } catch {
+    ok = false;
+  } finally {
+    ctx.forcedConv = null;
+  }
+  const validation = await ctx.device.popErrorScope();
+  const memory = await ctx.device.popErrorScope();
+  return ok && !validation && !memory;
 }
 
 function convKeyOf(spec: ConvSpec): string {
