@@ -27,7 +27,9 @@ struct InputParams {
   th: u32, tw: u32,
   h: u32, w: u32,
   pad_top: i32, pad_left: i32,
-  x_base: u32, v_base: u32, _p0: u32, _p1: u32,
+  x_base: u32, v_base: u32,
+  mask_base: u32,    // where the fused ReLU's output starts in mask_in (backward-input with a mask)
+  _p1: u32,
 }
 
 struct OutputParams {
@@ -95,6 +97,12 @@ fn weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 @group(0) @binding(0) var<uniform> PI: InputParams;
 @group(0) @binding(1) var<storage, read_write> v_out: array<f32>;
 @group(0) @binding(2) var<storage, read> x_in: array<f32>;
+{{MASK_BINDING}}
+
+/** Element i of the input: as stored, or through a fused ReLU's backward rule (src/backend/webgpu/conv.ts). */
+fn input_at(i: u32) -> f32 {
+  return {{INPUT_LOAD}};
+}
 
 /** Row y of the input plane at columns x0 .. x0 + 3, zero outside the plane. */
 fn input_row(plane: u32, y: i32, x0: i32) -> vec4<f32> {
@@ -102,10 +110,10 @@ fn input_row(plane: u32, y: i32, x0: i32) -> vec4<f32> {
   let row = plane + u32(y) * PI.w;
   var v = vec4<f32>(0.0);
   let last = i32(PI.w) - 1;
-  if (x0 >= 0 && x0 <= last) { v.x = x_in[row + u32(x0)]; }
-  if (x0 + 1 >= 0 && x0 + 1 <= last) { v.y = x_in[row + u32(x0 + 1)]; }
-  if (x0 + 2 >= 0 && x0 + 2 <= last) { v.z = x_in[row + u32(x0 + 2)]; }
-  if (x0 + 3 >= 0 && x0 + 3 <= last) { v.w = x_in[row + u32(x0 + 3)]; }
+  if (x0 >= 0 && x0 <= last) { v.x = input_at(row + u32(x0)); }
+  if (x0 + 1 >= 0 && x0 + 1 <= last) { v.y = input_at(row + u32(x0 + 1)); }
+  if (x0 + 2 >= 0 && x0 + 2 <= last) { v.z = input_at(row + u32(x0 + 2)); }
+  if (x0 + 3 >= 0 && x0 + 3 <= last) { v.w = input_at(row + u32(x0 + 3)); }
   return v;
 }
 

@@ -32,6 +32,13 @@ export interface MemoryStats {
  * Elementwise operators, declared once as data in each backend (a WGSL expression; a C++ case).
  * Inputs broadcast to the output shape (numpy rules); `scalars` carries op parameters.
  */
+/**
+ * A fused conv + ReLU's backward rule, applied to the incoming gradient g before the convolution's backward-input:
+ * one of the elementwise ops reluGradient, reluDeconvnet, reluGuided, with y (the fused op's output, shaped like g)
+ * as their first operand.
+ */
+export interface ReluMask { y: Operand; rule: 'reluGradient' | 'reluDeconvnet' | 'reluGuided' }
+
 export type ElementwiseOp =
   | 'fill'              // (): s0
   | 'copy' | 'neg' | 'relu' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'abs' | 'sigmoid'
@@ -102,7 +109,8 @@ export interface Backend {
 
   // convolution, NCHW x, OIHW w (I = C / groups)
   conv2d(x: Operand, w: Operand, bias: Operand | null, p: Conv2dParams, out: Operand, fuseRelu?: boolean): void;
-  conv2dBackwardInput(g: Operand, w: Operand, p: Conv2dParams, out: Operand): void;
+  /** with `mask`, g is first put through a ReLU rule with the fused conv + ReLU's output (ReluMask) */
+  conv2dBackwardInput(g: Operand, w: Operand, p: Conv2dParams, out: Operand, mask?: ReluMask): void;
   conv2dBackwardWeight(x: Operand, g: Operand, p: Conv2dParams, out: Operand): void;
 
   // pooling; switches hold the argmax as a flat index h * W + w inside each (n, c) plane

@@ -6,7 +6,7 @@ import type { Conv2dParams } from '../backend/interface.js';
 import { needsGrad, record } from '../autograd/graph.js';
 import { backend } from '../runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { reluBackward } from './elementwise.js';
+import { reluBackward, reluRuleOp } from './elementwise.js';
 import { sum } from './reduce.js';
 import { checkInt, checkTensor, fmt, op, out, padding4, pair } from './util.js';
 
@@ -70,6 +70,13 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   // saved: [y if fused] [x if w needs its gradient] w
   const save = [fuse ? y : null, needW ? x : null, w].filter((t): t is Tensor => t !== null);
   return record(fuse ? 'conv2dRelu' : 'conv2d', y, inputs, save, (gy, saved, ctx) => {
+    if (fuse && needX && !needW && !needB) {
+      // only the input's gradient (saliency, class models): the rule is applied by the backward-input kernel's
+      // loader as it reads gy, without a masked copy of it
+      const gx = out(x.shape);
+      backend().conv2dBackwardInput(op(gy), op(saved[saved.length - 1]), p, op(gx), { y: op(saved[0]), rule: reluRuleOp(ctx) });
+      return [gx, null, null];
+    }
     const g = fuse ? reluBackward(gy, saved[0], ctx) : gy;
     try {
       return convBackward(g, saved);

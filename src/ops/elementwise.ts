@@ -81,8 +81,12 @@ export const relu = (x: Tensor): Tensor => unary('relu', 'relu', x, [], (g, x, _
  * its elements are > 0, the same for both (a NaN stays a NaN through ReLU).
  */
 export function reluBackward(g: Tensor, a: Tensor, ctx: BackwardContext): Tensor {
-  const rule: ElementwiseOp = ctx.reluRule === 'deconvnet' ? 'reluDeconvnet' : ctx.reluRule === 'guided' ? 'reluGuided' : 'reluGradient';
-  return kernel(rule, [a, g], g.shape);
+  return kernel(reluRuleOp(ctx), [a, g], g.shape);
+}
+
+/** The elementwise op of the pass's ReLU rule: (a, g) -> g where the rule lets it through, else 0. */
+export function reluRuleOp(ctx: BackwardContext): 'reluGradient' | 'reluDeconvnet' | 'reluGuided' {
+  return ctx.reluRule === 'deconvnet' ? 'reluDeconvnet' : ctx.reluRule === 'guided' ? 'reluGuided' : 'reluGradient';
 }
 
 export function clip(x: Tensor, min: number, max: number): Tensor {

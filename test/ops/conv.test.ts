@@ -190,35 +190,56 @@ await onEachBackend('conv2d Winograd fused ReLU', [
 // fuseRelu on the tape: one node whose backward applies the pass's ReLU rule (Sect. 4) from the saved output, then
 // the convolution's backward; against the float64 reference: y = relu(conv), and the upstream signal r turned
 // into r 1(y > 0) ('gradient'), relu(r) ('deconvnet') or relu(r) 1(y > 0) ('guided') before conv's adjoint.
-await onEachBackend('conv2d fused ReLU on the tape', (['gradient', 'deconvnet', 'guided'] as const).map((rule): [string, (t: import('tape').Test) => Promise<void>] =>
-  [`rule '${rule}': gradients for x, w and b`, async (t) => {
-    const { tensor } = await import('../../src/index.js');
-    const { uniform } = await import('../helpers/numeric.js');
-    const g: ConvGeom = { N: 2, C: 6, H: 5, W: 6, O: 7, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
-    const [OH, OW] = convOut(g);
-    const xs = uniform([g.N, g.C, g.H, g.W], 401), ws = uniform([g.O, g.C, 3, 3], 402), bs = uniform([g.O], 403), rs = uniform([g.N, g.O, OH, OW], 404);
-    const f64 = (a: Float32Array) => Float64Array.from(a);
-    const y64 = conv2d(f64(xs), f64(ws), f64(bs), g).map((v) => Math.max(v, 0));
-    const r64 = f64(rs).map((r, i) => {
-      const down = rule === 'gradient' ? r : Math.max(r, 0);
-      return rule === 'deconvnet' || y64[i] > 0 ? down : 0;
-    });
-    const [gx64, gw64, gb64] = conv2dVjp(f64(xs), f64(ws), r64, g);
-    const x = tensor(xs, [g.N, g.C, g.H, g.W]), w = tensor(ws, [g.O, g.C, 3, 3]), b = tensor(bs, [g.O]), r = tensor(rs, [g.N, g.O, OH, OW]);
-    for (const v of [x, w, b]) v.requiresGrad = true;
-    const y = ops.conv2d(x, w, b, { padding: 1, fuseRelu: true });
-    const yData = await y.data();
-    t.ok(yData.every((v, i) => Math.abs(v - y64[i]) <= 1e-5 * (1 + Math.abs(y64[i]))), 'the output is relu(conv + b)');
-    y.backward(r, { reluRule: rule });
-    const near = (got: Float32Array, want: Float64Array) => {
-      const scale = Math.max(1, ...Array.from(want, Math.abs));
-      return got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * scale);
-    };
-    t.ok(near(await x.grad!.data(), gx64), 'the input gradient equals the reference');
+// With x alone needing its gradient (saliency), the rule runs inside the backward-input kernel's loader: through
+// the direct GEMM, through Winograd's input transform, and from a masked copy for the narrow kernel (3 channels).
+type Rule = 'gradient' | 'deconvnet' | 'guided';
+async function fusedOnTape(t: import('tape').Test, rule: Rule, C: number, all: boolean): Promise<void> {
+  const { tensor } = await import('../../src/index.js');
+  const { uniform } = await import('../helpers/numeric.js');
+  const g: ConvGeom = { N: 2, C, H: 5, W: 6, O: 7, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
+  const [OH, OW] = convOut(g);
+  const xs = uniform([g.N, g.C, g.H, g.W], 401), ws = uniform([g.O, g.C, 3, 3], 402), bs = uniform([g.O], 403), rs = uniform([g.N, g.O, OH, OW], 404);
+  const f64 = (a: Float32Array) => Float64Array.from(a);
+  const y64 = conv2d(f64(xs), f64(ws), f64(bs), g).map((v) => Math.max(v, 0));
+  const r64 = f64(rs).map((r, i) => {
+    const down = rule === 'gradient' ? r : Math.max(r, 0);
+    return rule === 'deconvnet' || y64[i] > 0 ? down : 0;
+  });
+  const [gx64, gw64, gb64] = conv2dVjp(f64(xs), f64(ws), r64, g);
+  const x = tensor(xs, [g.N, g.C, g.H, g.W]), w = tensor(ws, [g.O, g.C, 3, 3]), b = tensor(bs, [g.O]), r = tensor(rs, [g.N, g.O, OH, OW]);
+  for (const v of all ? [x, w, b] : [x]) v.requiresGrad = true;
+  const y = ops.conv2d(x, w, b, { padding: 1, fuseRelu: true });
+  const yData = await y.data();
+  t.ok(yData.every((v, i) => Math.abs(v - y64[i]) <= 1e-5 * (1 + Math.abs(y64[i]))), 'the output is relu(conv + b)');
+  y.backward(r, { reluRule: rule });
+  const near = (got: Float32Array, want: Float64Array) => {
+    const scale = Math.max(1, ...Array.from(want, Math.abs));
+    return got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * scale);
+  };
+  t.ok(near(await x.grad!.data(), gx64), 'the input gradient equals the reference');
+  if (all) {
     t.ok(near(await w.grad!.data(), gw64), 'the weight gradient equals the reference');
     t.ok(near(await b.grad!.data(), gb64), 'the bias gradient equals the reference');
-    for (const v of [x, w, b, r, y, x.grad!, w.grad!, b.grad!]) v.dispose();
-  }]));
+  } else {
+    t.equal(w.grad, null, 'no weight gradient asked for, none made');
+  }
+  for (const v of [x, w, b, r, y, x.grad, w.grad, b.grad]) v?.dispose();
+}
+
+await onEachBackend('conv2d fused ReLU on the tape', (['gradient', 'deconvnet', 'guided'] as const).flatMap((rule): [string, (t: import('tape').Test) => Promise<void>][] => [
+  [`rule '${rule}': gradients for x, w and b`, (t) => fusedOnTape(t, rule, 6, true)],
+  [`rule '${rule}': x alone, the rule in the backward-input loader`, (t) => fusedOnTape(t, rule, 6, false)],
+  [`rule '${rule}': x alone, 3 channels (the narrow kernel)`, (t) => fusedOnTape(t, rule, 3, false)],
+  [`rule '${rule}': x alone, through Winograd's input transform`, async (t) => {
+    const ran = await withAlgorithm('winograd', async (labels) => {
+      await fusedOnTape(t, rule, 6, false);
+      t.equal(labels.filter((l) => l === 'winograd:input').length, 2, 'forward and backward-input both ran through Winograd');
+      t.equal(labels.filter((l) => l.startsWith('elementwise:relu')).length, 0, 'no separate ReLU pass either way');
+      return true;
+    });
+    if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
+  }],
+]));
 
 // Winograd's transformed weights are kept between calls (GpuContext.derivedFrom) and made anew once the weight's
 // buffer is written: by a kernel (an in-place copy, as an optimizer step writes) or by an upload.

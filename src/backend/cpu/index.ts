@@ -5,7 +5,7 @@
 import { cpus } from 'node:os';
 import {
   type Backend, type Conv2dParams, type ElementwiseOp, type LrnParams, type MemoryStats, type Operand,
-  type Pool2dParams, type Storage,
+  type Pool2dParams, type ReluMask, type Storage,
 } from '../interface.js';
 import { broadcastStrides } from '../strides.js';
 import { loadNative, type NativeAddon, type NativeOperand } from './native.js';
@@ -116,7 +116,19 @@ export class CpuBackend implements Backend {
   conv2d(x: Operand, w: Operand, bias: Operand | null, p: Conv2dParams, out: Operand, fuseRelu = false): void {
     this.native.conv2d(op(x), op(w), bias ? op(bias) : null, op(out), convGeometry(x.shape, w.shape, out.shape, p), fuseRelu);
   }
-  conv2dBackwardInput(g: Operand, w: Operand, p: Conv2dParams, out: Operand): void {
+  conv2dBackwardInput(g: Operand, w: Operand, p: Conv2dParams, out: Operand, mask?: ReluMask): void {
+    if (mask) {
+      // the rule into a scratch gradient, then the convolution (the native kernel has no masked loader)
+      const s = this.alloc(g.size);
+      const masked: Operand = { storage: s, offset: 0, shape: g.shape, size: g.size };
+      try {
+        this.elementwise(mask.rule, [mask.y, g], masked);
+        this.conv2dBackwardInput(masked, w, p, out);
+      } finally {
+        this.release(s);
+      }
+      return;
+    }
     this.native.conv2dBackwardInput(op(g), op(w), op(out), convGeometry(out.shape, w.shape, g.shape, p));
   }
   conv2dBackwardWeight(x: Operand, g: Operand, p: Conv2dParams, out: Operand): void {

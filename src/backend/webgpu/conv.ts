@@ -7,12 +7,13 @@
 //   backward input   dX[ci, (n, q)]   = sum_{co, kh, kw} W[co, ci, kh, kw] * dY[co, n, q - k]    (flipped kernel)
 //   backward weight  dW[co, (ci, kh, kw)] = sum_{(n, p)} dY[co, (n, p)] * X[(ci, kh, kw), (n, p)]
 
-import type { Conv2dParams, Operand } from '../interface.js';
+import type { Conv2dParams, Operand, ReluMask } from '../interface.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
 import { type ConvDirection, convKey, directCandidates, loadChoices } from './autotune.js';
+import { elementwise } from './elementwise.js';
 import { gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
-import { wgslRelu } from './source.js';
+import { maskExpr, wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 import { winogradConv, winogradFits, type WinogradShape, winogradShapeFits } from './winograd.js';
 
@@ -29,7 +30,7 @@ function paramsStruct(baked: boolean): string {
   return `struct Params {
   M: u32, N: u32, K: u32, accumulate: u32,
   x_base: u32, w_base: u32, out_base: u32, bias_base: u32,
-  splits: u32, k_slice: u32, split_stride: u32, _p0: u32,${geometry}
+  splits: u32, k_slice: u32, split_stride: u32, aux_base: u32,${geometry}
 }`;
 }
 
@@ -233,11 +234,27 @@ function conv2dBackwardInputNarrow(ctx: GpuContext, g: Geometry, gy: Operand, w:
   }
 }
 
-export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand): void {
+/**
+ * The input gradient dx of a convolution from its output gradient gy; with `mask`, gy first goes through a fused
+ * ReLU's rule, which the GEMM's and Winograd's loaders apply as they read gy (one pass over the activation fewer);
+ * the narrow kernel takes it from a masked copy.
+ */
+export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p: Conv2dParams, dx: Operand, mask?: ReluMask): void {
   const g = geometry(dx, w, gy);
   if (dx.size === 0) return;
   if (usesNarrowBackwardInput(g.C, p.groups)) {
-    conv2dBackwardInputNarrow(ctx, g, gy, w, p, dx);
+    if (!mask) {
+      conv2dBackwardInputNarrow(ctx, g, gy, w, p, dx);
+      return;
+    }
+    const s = ctx.allocStorage(gy.size);
+    const masked: Operand = { storage: s, offset: 0, shape: gy.shape, size: gy.size };
+    try {
+      elementwise(ctx, mask.rule, [mask.y, gy], masked);
+      conv2dBackwardInputNarrow(ctx, g, masked, w, p, dx);
+    } finally {
+      ctx.releaseStorage(s);
+    }
     return;
   }
   const M = g.C / p.groups, K = (g.O / p.groups) * g.KH * g.KW;
@@ -247,14 +264,18 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
     : null;
   const chosen = planConv(ctx, 'backwardInput', g, p, M, g.H * g.W * g.batch, wino);
   if (chosen.winograd) {
-    winogradConv(ctx, chosen.winograd, gy, w, null, dx, { flip: true, relu: false });
+    winogradConv(ctx, chosen.winograd, gy, w, null, dx, { flip: true, relu: false, mask });
     return;
   }
   const tile = chosen.tile;
-  const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}`;
+  // the mask (the fused op's output, laid out as gy) is bound where the rule reads it: at aux_base of binding 4
+  const readsY = mask !== undefined && mask.rule !== 'reluDeconvnet';
+  const value = mask ? maskExpr(mask.rule, 'b[i]', 'ymask[i - P.x_base + P.aux_base]') : 'b[i]';
+  const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}:${mask?.rule ?? 'plain'}`;
   const pipeline = ctx.pipeline(key, () => specialise(tile, gemmSource({
     tile,
     params: paramsStruct(tile.bakeShapes !== false),
+    extraBindings: readsY ? '@group(0) @binding(4) var<storage, read> ymask: array<f32>;' : '',
     helpers: constants(g, p, tile) + `
 struct Pixel { valid: bool, base: u32, th: i32, tw: i32 }
 fn pixel(n: u32, grp: u32) -> Pixel {
@@ -268,7 +289,8 @@ fn load_gy(px: Pixel, k: u32) -> f32 {
   if (sh < 0 || sw < 0 || sh % SH != 0 || sw % SW != 0) { return 0.0; }
   let oh = sh / SH; let ow = sw / SW;
   if (oh >= i32(OH) || ow >= i32(OW)) { return 0.0; }
-  return b[px.base + co * OHW + u32(oh) * OW + u32(ow)];
+  let i = px.base + co * OHW + u32(oh) * OW + u32(ow);
+  return ${value};
 }
 fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
   if (m >= P.M || k >= P.K) { return 0.0; }
@@ -288,9 +310,11 @@ fn load_wt(m: u32, k: u32, grp: u32) -> f32 {
   for (let n0 = 0; n0 < g.batch; n0 += per) {
     const nb = Math.min(per, g.batch - n0);
     const gw = ctx.window(gy, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW);
+    const yw = readsY ? ctx.window(mask!.y, n0 * g.O * g.OH * g.OW, nb * g.O * g.OH * g.OW) : null;
     const xw = plan.scratch ? gemmOutput(ctx, plan, dx) : ctx.window(dx, n0 * g.C * g.H * g.W, nb * g.C * g.H * g.W);
     const N = nb * g.H * g.W;
-    ctx.dispatch(pipeline, [xw, ww, gw], [M, N, K, 0, gw.base, ww.base, xw.base, 0, plan.splits, kSlice, plan.stride, 0, ...geometryValues(g, p)],
+    ctx.dispatch(pipeline, yw ? [xw, ww, gw, yw] : [xw, ww, gw],
+      [M, N, K, 0, gw.base, ww.base, xw.base, 0, plan.splits, kSlice, plan.stride, yw?.base ?? 0, ...geometryValues(g, p)],
       workgroupsFor(tile, M, N, p.groups * plan.splits), gemmLabel(ctx, `conv2dBackwardInput ${g.KH}x${g.KW}`, M, N, K, p.groups, tile, plan.splits));
   }
   finishSplit(ctx, plan, dx, null, 1, 1, false);

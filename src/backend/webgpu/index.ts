@@ -1,6 +1,6 @@
 // The WebGPU backend: opens a Dawn adapter and device and maps the backend interface onto WGSL kernels.
 
-import type { Backend, Conv2dParams, ElementwiseOp, LrnParams, MemoryStats, Operand, Pool2dParams, Storage } from '../interface.js';
+import type { Backend, Conv2dParams, ElementwiseOp, LrnParams, MemoryStats, Operand, Pool2dParams, ReluMask, Storage } from '../interface.js';
 import { tunePending } from './autotune.js';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from './conv.js';
 import { GpuContext, type GpuStorage } from './context.js';
@@ -140,8 +140,8 @@ export class WebGpuBackend implements Backend {
   conv2d(x: Operand, w: Operand, bias: Operand | null, p: Conv2dParams, out: Operand, fuseRelu?: boolean): void {
     conv2d(this.ctx, x, w, bias, p, out, fuseRelu);
   }
-  conv2dBackwardInput(g: Operand, w: Operand, p: Conv2dParams, out: Operand): void {
-    conv2dBackwardInput(this.ctx, g, w, p, out);
+  conv2dBackwardInput(g: Operand, w: Operand, p: Conv2dParams, out: Operand, mask?: ReluMask): void {
+    conv2dBackwardInput(this.ctx, g, w, p, out, mask);
   }
   conv2dBackwardWeight(x: Operand, g: Operand, p: Conv2dParams, out: Operand): void {
     conv2dBackwardWeight(this.ctx, x, g, p, out);

@@ -13,10 +13,10 @@
 // Backward-input of the same convolution is a Winograd convolution too: the gradient with the kernels turned by
 // 180 degrees and their two channel axes swapped, padded by 2 - pad on the top and left.
 
-import type { Conv2dParams, Operand } from '../interface.js';
+import type { Conv2dParams, Operand, ReluMask } from '../interface.js';
 import type { GpuContext, GpuStorage } from './context.js';
 import { matmul } from './matmul.js';
-import { kernelSource, wgslRelu } from './source.js';
+import { kernelSource, maskExpr, wgslRelu } from './source.js';
 
 const WORKGROUP = 64;
 
@@ -44,9 +44,13 @@ export function winogradFits(ctx: GpuContext, s: WinogradShape): boolean {
   return s.batch * s.cin * s.h * s.w <= limit && s.batch * s.cout * s.oh * s.ow <= limit;
 }
 
-function pipeline(ctx: GpuContext, entry: 'weights' | 'input' | 'output', bias = false, relu = false): GPUComputePipeline {
-  const key = `winograd:${entry}:${bias}:${relu}`;
+function pipeline(ctx: GpuContext, entry: 'weights' | 'input' | 'output', bias = false, relu = false,
+                  mask: ReluMask['rule'] | null = null): GPUComputePipeline {
+  const key = `winograd:${entry}:${bias}:${relu}:${mask ?? 'plain'}`;
+  const readsY = entry === 'input' && mask !== null && mask !== 'reluDeconvnet';
   return ctx.pipeline(key, () => kernelSource('winograd.wgsl', {
+    MASK_BINDING: readsY ? '@group(0) @binding(3) var<storage, read> mask_in: array<f32>;' : '',
+    INPUT_LOAD: entry === 'input' && mask ? maskExpr(mask, 'x_in[i]', 'mask_in[i - PI.x_base + PI.mask_base]') : 'x_in[i]',
     BIAS_BINDING: entry === 'output' && bias ? '@group(0) @binding(3) var<storage, read> bias_in: array<f32>;' : '',
     EPILOGUE: entry !== 'output' ? '' : [
       bias ? '    v0 += bias_in[PO.bias_base + r]; v1 += bias_in[PO.bias_base + r];' : '',
@@ -63,7 +67,7 @@ const operand = (storage: GpuStorage, shape: number[]): Operand =>
  * output gradient, w the layer's [O, C, 3, 3] weight read turned and transposed, and out the input gradient.
  */
 export function winogradConv(ctx: GpuContext, s: WinogradShape, x: Operand, w: Operand, bias: Operand | null,
-                             out: Operand, opts: { flip: boolean; relu: boolean }): void {
+                             out: Operand, opts: { flip: boolean; relu: boolean; mask?: ReluMask }): void {
   const th = Math.ceil(s.oh / 2), tw = Math.ceil(s.ow / 2);
   const tiles = s.batch * th * tw;
   // the transformed weight depends on the weight alone: kept by the context until the weight's buffer is written
@@ -85,8 +89,11 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, x: Operand, w: O
     const vOp = operand(v, [16, s.cin, tiles]);
     const mOp = operand(m, [16, s.cout, tiles]);
     const xw = ctx.window(x), vw = ctx.window(vOp);
-    ctx.dispatch(pipeline(ctx, 'input'), [vw, xw], [
-      s.cin * tiles, tiles, th, tw, s.h, s.w, { i: s.padTop }, { i: s.padLeft }, xw.base, vw.base, 0, 0,
+    // with a mask, x is an output gradient and the fused ReLU's rule is applied as it is read
+    const rule = opts.mask?.rule ?? null;
+    const yw = rule !== null && rule !== 'reluDeconvnet' ? ctx.window(opts.mask!.y) : null;
+    ctx.dispatch(pipeline(ctx, 'input', false, false, rule), yw ? [vw, xw, yw] : [vw, xw], [
+      s.cin * tiles, tiles, th, tw, s.h, s.w, { i: s.padTop }, { i: s.padLeft }, xw.base, vw.base, yw?.base ?? 0, 0,
     ], Math.ceil((s.cin * tiles) / WORKGROUP), 'winograd:input');
     matmul(ctx, uOp(), vOp, mOp, { transA: false, transB: false, accumulate: false, label: 'winogradGemm' });
     const mw = ctx.window(mOp), ow = ctx.window(out);
