@@ -22,6 +22,7 @@ import type { BackendInfo } from '../runtime.js';
 import * as models from '../models/zoo.js';
 import { saveOnnx } from '../models/onnx/export.js';
 import { accuracy, type EpochResult, train } from '../train/train.js';
+import { displayRange } from '../image/heatmap.js';
 import { toModelInput } from '../vis/common.js';
 import type { SaliencyMethod } from '../vis/saliency.js';
 import { Progress, type ProgressStream } from './progress.js';
@@ -257,13 +258,16 @@ export interface ClassModelCommandOptions extends CommonOptions {
   preset?: 'simonyan2013' | 'yosinski2015';
   /** classModel's frequencyDecay (the gradient preconditioner's exponent; 0: the paper's plain ascent) */
   frequencyDecay?: number;
+  /** save a preprocessed model's 0..255 image clipped to 0..255 instead of stretched */
+  clip?: boolean;
 }
 
 export interface ClassModelOutcome { class: number; file: string; score: number }
 
 /**
- * Class model visualisations, OUT/class-<N>.png. For a model with a preprocess the image is 0..255 RGB and is
- * saved clipped to that range; for one without, it is saved stretched from its minimum to its maximum.
+ * Class model visualisations, OUT/class-<N>.png, saved stretched from the image's 0.5th to its 99.5th percentile
+ * (as the demo shows them); with `clip`, a model with a preprocess (whose image is 0..255 RGB) has it saved clipped
+ * to 0..255 instead.
  */
 export async function classModelCommand(modelPath: string, opts: ClassModelCommandOptions = {}): Promise<ClassModelOutcome[]> {
   const { backend, out, io } = common(opts);
@@ -276,7 +280,11 @@ export async function classModelCommand(modelPath: string, opts: ClassModelComma
   const preset = opts.preset === undefined ? undefined : checkChoice('--preset', opts.preset, PRESETS);
   const frequencyDecay = opts.frequencyDecay === undefined ? undefined : checkNumber('--frequency-decay', opts.frequencyDecay, 0, false);
   if (frequencyDecay !== undefined && frequencyDecay > 4) throw new CliError(`--frequency-decay must be in 0..4, got ${frequencyDecay}`);
+  if (opts.clip !== undefined && typeof opts.clip !== 'boolean') throw new CliError(`--clip takes no value, got ${JSON.stringify(opts.clip)}`);
   const { model, classes } = await openModel(modelPath);
+  if (opts.clip && !model.preprocess) {
+    throw new CliError(`--clip: ${modelPath} has no preprocessing, so its class models are not 0..255 images; leave --clip out`);
+  }
   const targets = opts.all ? Array.from({ length: classes }, (_, c) => c) : [checkClass('--class', opts.class, classes)];
   await makeOut(out);
   return withBackend(backend, async () => {
@@ -290,17 +298,7 @@ export async function classModelCommand(modelPath: string, opts: ClassModelComma
         });
         const file = join(out, `class-${c}.png`);
         try {
-          let range: [number, number] | undefined;
-          if (!model.preprocess) {
-            const d = await r.image.data();
-            let lo = Infinity, hi = -Infinity;
-            for (const v of d) {
-              if (v < lo) lo = v;
-              if (v > hi) hi = v;
-            }
-            range = hi > lo ? [lo, hi] : [lo - 1, lo + 1];
-          }
-          await saveImage(r.image, file, range ? { range } : undefined);
+          await saveImage(r.image, file, opts.clip ? undefined : { range: displayRange(await r.image.data()) });
         } finally {
           r.image.dispose();
           r.input.dispose();

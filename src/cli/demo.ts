@@ -19,7 +19,7 @@ import {
   classModel, compareDeconvToGradient, type DeconvReport, localise, type Model, saliency, saveHeatmap, saveImage,
   saveLocalisationFigure,
 } from '../index.js';
-import { percentile } from '../image/heatmap.js';
+import { displayRange } from '../image/heatmap.js';
 import { evaluateShapes, type EvalReport } from '../eval/shapes.js';
 import type { Box } from '../localise/components.js';
 import { iou } from '../localise/localise.js';
@@ -125,10 +125,7 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<DemoOutcome> 
           const file = join('classmodel', `class-${c}.png`);
           try {
             // shown stretched from the 0.5th to the 99.5th percentile: the ascent leaves 0..255 by far
-            const d = await r.image.data();
-            const range: [number, number] = [percentile(d, 0.5), percentile(d, 99.5)];
-            if (!(range[1] > range[0])) range[1] = range[0] + 1;
-            await saveImage(r.image, join(out, file), { range });
+            await saveImage(r.image, join(out, file), { range: displayRange(await r.image.data()) });
           } finally {
             r.image.dispose();
             r.input.dispose();

@@ -117,8 +117,9 @@ function build(argv: readonly string[]): Command {
     .option('--l2 <x>', 'L2 penalty lambda of eq. 1 (default: 0.001, or 0 with --preset yosinski2015)', numberValue(0, false))
     .addOption(new Option('--preset <name>', 'simonyan2013: the paper\'s plain ascent; yosinski2015: L2 decay 1e-4, blur sigma 1 every 4 steps (both: no preconditioning, no jitter)').choices(PRESETS))
     .option('--frequency-decay <p>', 'precondition the gradient by 1/f^p in the frequency domain, 0: the paper\'s plain ascent (default: 1.5, or 0 with --preset)', numberValue(0, false))
-    .addHelpText('after', '\nA model with a preprocess gives 0..255 RGB, saved clipped; for one without, the image is saved stretched\nfrom its minimum to its maximum.\n')
-    .action(async (model: string, o: { class?: number; all?: boolean; steps: number; lr?: number; l2?: number; preset?: 'simonyan2013' | 'yosinski2015'; frequencyDecay?: number }, cmd: Command) => {
+    .option('--clip', 'save a preprocessed model\'s 0..255 image clipped to 0..255 instead of stretched')
+    .addHelpText('after', '\nEach image is saved stretched from its 0.5th to its 99.5th percentile (the ascent leaves 0..255 far behind);\n--clip keeps a preprocessed model\'s 0..255 values as they are, clipped.\n')
+    .action(async (model: string, o: { class?: number; all?: boolean; steps: number; lr?: number; l2?: number; preset?: 'simonyan2013' | 'yosinski2015'; frequencyDecay?: number; clip?: boolean }, cmd: Command) => {
       await classModelCommand(model, { ...globals(cmd), ...o });
     });
 

@@ -117,6 +117,15 @@ export function percentile(data: Float32Array, p: number): number {
   return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
 }
 
+/**
+ * @internal The range a class model is shown in: its 0.5th to 99.5th percentile (gradient ascent leaves 0..255 far
+ * behind, and a few extreme pixels would grey out a min-max stretch); a constant image gets its value +- 1.
+ */
+export function displayRange(data: Float32Array): [number, number] {
+  const lo = percentile(data, 0.5), hi = percentile(data, 99.5);
+  return hi > lo ? [lo, hi] : [lo - 1, lo + 1];
+}
+
 function checkHeatmapOptions(fn: string, opts: unknown): HeatmapOptions {
   if (opts === undefined) return {};
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new Error(`${fn}: opts must be an object, got ${describe(opts)}`);

@@ -129,6 +129,29 @@ if (backends.includes('cpu')) {
     t.notOk(r.stderr.includes('\r'), 'no terminal redraws in a pipe');
   });
 
+  test('classmodel saves the image stretched from its 0.5th to 99.5th percentile; --clip keeps 0..255 values', async (t) => {
+    // vggTiny's architecture with a preprocess: its class models are 0..255 RGB images
+    const pre = join(dir, 'tiny-pre.onnx');
+    await saveOnnx(nn.sequential(
+      nn.conv2d(3, 4, 3, { padding: 1 }), nn.relu(), nn.maxPool2d({ kernel: 2 }),
+      nn.conv2d(4, 6, 3, { padding: 1 }), nn.relu(), nn.maxPool2d({ kernel: 2 }),
+      nn.flatten(1), nn.linear(6 * 4 * 4, 8), nn.relu(), nn.linear(8, 3),
+      { inputShape: [3, 16, 16], seed: 3, name: 'tinyPre', preprocess: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channelOrder: 'RGB', scale: 1 } },
+    ), pre);
+    const pixelsOf = async (file: string) => new Uint8Array(await sharp(readFileSync(file)).raw().toBuffer());
+    const stretched = join(dir, 'cm-stretch'), clipped = join(dir, 'cm-clip');
+    const a = await cli(['classmodel', pre, '--class', '0', '--steps', '5', '--backend', 'cpu', '--out', stretched]);
+    t.equal(a.code, 0, `stretched: exit code 0 (stderr: ${a.stderr.trim()})`);
+    const pa = await pixelsOf(join(stretched, 'class-0.png'));
+    t.ok(Math.min(...pa) <= 3 && Math.max(...pa) >= 252, `stretched: the pixels span the range (${Math.min(...pa)}..${Math.max(...pa)})`);
+    const b = await cli(['classmodel', pre, '--class', '0', '--steps', '5', '--backend', 'cpu', '--out', clipped, '--clip']);
+    t.equal(b.code, 0, `--clip: exit code 0 (stderr: ${b.stderr.trim()})`);
+    const pb = await pixelsOf(join(clipped, 'class-0.png'));
+    t.notDeepEqual(Array.from(pb), Array.from(pa), '--clip saves other values than the stretch');
+    failsWithOneLine(t, await cli(['classmodel', model, '--class', '0', '--steps', '2', '--backend', 'cpu', '--out', clipped, '--clip']), 'classmodel',
+      /--clip: .*tiny\.onnx has no preprocessing/);
+  });
+
   test('localise prints a JSON line with a box and writes the figure', async (t) => {
     const out = join(dir, 'loc');
     const r = await cli(['localise', model, image, '--backend', 'cpu', '--out', out]);
