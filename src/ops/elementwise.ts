@@ -1,7 +1,7 @@
 // Elementwise ops, forward and backward side by side. Kernels: the backend's op table
 // (webgpu: kernels/elementwise.wgsl main, one pipeline per operator).
 
-import type { ElementwiseOp } from '../backend/interface.js';
+import type { ElementwiseOp, ReluMask } from '../backend/interface.js';
 import { type BackwardContext, needsGrad, record } from '../autograd/graph.js';
 import { backend } from '../runtime.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -85,7 +85,7 @@ export function reluBackward(g: Tensor, a: Tensor, ctx: BackwardContext): Tensor
 }
 
 /** The elementwise op of the pass's ReLU rule: (a, g) -> g where the rule lets it through, else 0. */
-export function reluRuleOp(ctx: BackwardContext): 'reluGradient' | 'reluDeconvnet' | 'reluGuided' {
+export function reluRuleOp(ctx: BackwardContext): ReluMask['rule'] {
   return ctx.reluRule === 'deconvnet' ? 'reluDeconvnet' : ctx.reluRule === 'guided' ? 'reluGuided' : 'reluGradient';
 }
 

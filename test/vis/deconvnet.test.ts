@@ -6,7 +6,7 @@
 import test from 'tape';
 import { compareDeconvToGradient, deconvnet, Model, models, nn, tensor } from '../../src/index.js';
 import type { HostTensor, Layer } from '../../src/index.js';
-import { availableBackends, onEachBackend, webgpuOnCpu } from '../helpers/backends.js';
+import { availableBackends, onEachBackend } from '../helpers/backends.js';
 import { relErr, uniform } from '../helpers/numeric.js';
 import { rejects } from '../helpers/assert.js';
 
@@ -184,13 +184,7 @@ await onEachBackend('deconvnet', [
     t.equal(rep.layers[0].relDiff, 0, 'the signal at the scores layer is the one-hot seed (S_1 = -6 would zero it through a ReLU)');
     x.dispose();
   }],
-  ['compareDeconvToGradient on models.simonyan2013 (224x224; on a CPU WebGPU adapter, the cpu backend only)', async (t, backend) => {
-    if (backend === 'webgpu' && webgpuOnCpu()) {
-      // lavapipe runs the same WGSL a GPU does, and the smaller nets above check it layer by layer on webgpu; this
-      // net's layer-by-layer pass would add minutes to the suite there. On a GPU adapter it runs.
-      t.skip('simonyan2013 at 224 on lavapipe (a CPU adapter): minutes of software rendering; the same kernels are checked on webgpu by the VGG-style and strided nets, and this net on the cpu backend');
-      return;
-    }
+  ['compareDeconvToGradient on models.simonyan2013 (224x224)', async (t) => {
     const model = models.simonyan2013({ classes: 10 });
     const x = tensor(uniform([1, 3, 224, 224], 301, 0, 255), [1, 3, 224, 224]);
     const rep = await compareDeconvToGradient(model, x);

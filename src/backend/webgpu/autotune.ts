@@ -121,7 +121,7 @@ export async function tunePending(ctx: GpuContext, run: ConvRunner): Promise<voi
     for (const [key, spec] of queued) {
       if (ctx.convChoices.has(key)) continue;
       if (spec.candidates.length > 1) {
-        ctx.convChoices.set(key, await fastest(ctx, spec, run));
+        ctx.convChoices.set(key, await fastest(ctx, key, spec, run));
       } else {
         ctx.convChoices.set(key, spec.candidates[0]);
         ctx.tuneTimings.set(key, {}); // nothing to time
@@ -135,7 +135,7 @@ export async function tunePending(ctx: GpuContext, run: ConvRunner): Promise<voi
   }
 }
 
-async function fastest(ctx: GpuContext, spec: ConvSpec, run: ConvRunner): Promise<string> {
+async function fastest(ctx: GpuContext, key: string, spec: ConvSpec, run: ConvRunner): Promise<string> {
   // backward-input reads the output gradient (y's shape) and writes the input gradient (x's shape)
   const x = scratch(ctx, spec.x), w = scratch(ctx, spec.w), y = scratch(ctx, spec.y);
   const time = async (choice: string, reps: number): Promise<number> => {
@@ -170,7 +170,7 @@ async function fastest(ctx: GpuContext, spec: ConvSpec, run: ConvRunner): Promis
     }
     let choice = usable[0];
     for (const c of usable) if (best.get(c)! < best.get(choice)!) choice = c;
-    ctx.tuneTimings.set(convKeyOf(spec), Object.fromEntries(best));
+    ctx.tuneTimings.set(key, Object.fromEntries(best));
     return choice;
   } finally {
     for (const o of [x, w, y]) ctx.releaseStorage(o.storage as GpuStorage);
@@ -192,8 +192,4 @@ async function works(ctx: GpuContext, run: () => Promise<unknown>): Promise<bool
   const validation = await ctx.device.popErrorScope();
   const memory = await ctx.device.popErrorScope();
   return ok && !validation && !memory;
-}
-
-function convKeyOf(spec: ConvSpec): string {
-  return convKey(spec.direction, spec.x, spec.w, spec.y, spec.p);
 }

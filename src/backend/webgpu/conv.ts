@@ -10,10 +10,10 @@
 import type { Conv2dParams, Operand, ReluMask } from '../interface.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
 import { type ConvDirection, convKey, directCandidates, loadChoices } from './autotune.js';
-import { elementwise } from './elementwise.js';
+import { elementwise, reluRuleExpr } from './elementwise.js';
 import { gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileConfigs, tileKey, workgroupsFor } from './gemm.js';
 import { pickTile } from './matmul.js';
-import { maskExpr, wgslRelu } from './source.js';
+import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 import { winogradConv, winogradFits, type WinogradShape, winogradShapeFits } from './winograd.js';
 
@@ -270,7 +270,7 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
   const tile = chosen.tile;
   // the mask (the fused op's output, laid out as gy) is bound where the rule reads it: at aux_base of binding 4
   const readsY = mask !== undefined && mask.rule !== 'reluDeconvnet';
-  const value = mask ? maskExpr(mask.rule, 'b[i]', 'ymask[i - P.x_base + P.aux_base]') : 'b[i]';
+  const value = mask ? reluRuleExpr(mask.rule, 'ymask[i - P.x_base + P.aux_base]', 'b[i]') : 'b[i]';
   const key = `conv2dBackwardInput:${shapeKey(g, p, tile)}:${mask?.rule ?? 'plain'}`;
   const pipeline = ctx.pipeline(key, () => specialise(tile, gemmSource({
     tile,

@@ -2,7 +2,7 @@
 // compiled into kernels/elementwise.wgsl. Entry points: elementwise.wgsl main, reduce.wgsl main,
 // softmax.wgsl forward / backward.
 
-import { elementwiseArity, type ElementwiseOp, type Operand } from '../interface.js';
+import { elementwiseArity, type ElementwiseOp, type Operand, type ReluMask } from '../interface.js';
 import { broadcastStrides } from '../strides.js';
 import { type GpuContext, kernelSource, type UniformField } from './context.js';
 import { wgslIsNan, wgslRelu } from './source.js';
@@ -35,6 +35,14 @@ const EXPR: Record<ElementwiseOp, string> = {
   divGradB: '-c * a / (b * b)',
   dropout: 'select(0.0, a / (1.0 - s1), uniform01(P.seed, gi) >= s1)',
 };
+
+/**
+ * A fused ReLU's backward rule (reluGradient, reluDeconvnet, reluGuided: the operators above, with the fused op's
+ * output as a and the gradient as b) as a WGSL expression of `y` and `g`, for a kernel's loader to apply as it reads.
+ */
+export function reluRuleExpr(rule: ReluMask['rule'], y: string, g: string): string {
+  return EXPR[rule].replace(/\b[ab]\b/g, (n) => `(${n === 'a' ? y : g})`);
+}
 
 const NAMES = ['a', 'b', 'c'];
 const MAX_RANK = 8;

@@ -31,13 +31,3 @@ export function wgslIsNan(x: string): string {
 export function wgslRelu(x: string): string {
   return `select(max(${x}, 0.0), ${x}, ${wgslIsNan(x)})`;
 }
-
-/**
- * WGSL for a fused ReLU's backward rule on gradient `g` given the fused op's output `y`: the elementwise ops of
- * the same names (elementwise.ts), applied inside a loader.
- */
-export function maskExpr(rule: 'reluGradient' | 'reluDeconvnet' | 'reluGuided', g: string, y: string): string {
-  if (rule === 'reluGradient') return `select(0.0, ${g}, ${y} > 0.0)`;
-  if (rule === 'reluDeconvnet') return `select(0.0, ${g}, ${g} > 0.0)`;
-  return `select(0.0, ${g}, ${y} > 0.0 && ${g} > 0.0)`;
-}

@@ -16,7 +16,8 @@
 import type { Conv2dParams, Operand, ReluMask } from '../interface.js';
 import type { GpuContext, GpuStorage } from './context.js';
 import { matmul } from './matmul.js';
-import { kernelSource, maskExpr, wgslRelu } from './source.js';
+import { reluRuleExpr } from './elementwise.js';
+import { kernelSource, wgslRelu } from './source.js';
 
 const WORKGROUP = 64;
 
@@ -50,7 +51,7 @@ function pipeline(ctx: GpuContext, entry: 'weights' | 'input' | 'output', bias =
   const readsY = entry === 'input' && mask !== null && mask !== 'reluDeconvnet';
   return ctx.pipeline(key, () => kernelSource('winograd.wgsl', {
     MASK_BINDING: readsY ? '@group(0) @binding(3) var<storage, read> mask_in: array<f32>;' : '',
-    INPUT_LOAD: entry === 'input' && mask ? maskExpr(mask, 'x_in[i]', 'mask_in[i - PI.x_base + PI.mask_base]') : 'x_in[i]',
+    INPUT_LOAD: entry === 'input' && mask ? reluRuleExpr(mask, 'mask_in[i - PI.x_base + PI.mask_base]', 'x_in[i]') : 'x_in[i]',
     BIAS_BINDING: entry === 'output' && bias ? '@group(0) @binding(3) var<storage, read> bias_in: array<f32>;' : '',
     EPILOGUE: entry !== 'output' ? '' : [
       bias ? '    v0 += bias_in[PO.bias_base + r]; v1 += bias_in[PO.bias_base + r];' : '',
