@@ -10,6 +10,7 @@ import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { type TileConfig, tileConfigs, tileKey } from '../src/backend/webgpu/gemm.js';
 import { usesNarrowBackwardInput } from '../src/backend/webgpu/conv.js';
 import { pickTile } from '../src/backend/webgpu/matmul.js';
+import { pickSubgroupTile, subgroupConvAvailable } from '../src/backend/webgpu/subgroupconv.js';
 import { backend, close, init } from '../src/runtime.js';
 import { type BenchCase, convCase, matmulCase, shapeMatches, vggShapes } from './cases.js';
 import { type Options, parseOptions, USAGE } from './kernel-options.js';
@@ -34,12 +35,18 @@ function buildCases(o: Options, cpuAdapter: boolean): BenchCase[] {
 interface Prepared { run: () => void; kernel: string; release: () => void }
 
 /**
- * The kernel the backend runs for a case: the GEMM tile from pickTile with the (M, N) that matmul.ts and
- * conv.ts pass it (the forced tile where ctx.tileOverride is set), or the narrow backward-input kernel.
+ * The kernel the backend runs for a case: the subgroup kernel's tile (subgroupconv.ts) on adapters that run it, or
+ * the GEMM tile from pickTile with the (M, N) that matmul.ts and conv.ts pass it (the forced tile where
+ * ctx.tileOverride is set), or the narrow backward-input kernel.
  */
 function caseKernel(ctx: GpuContext, c: BenchCase): string {
   if (c.kind === 'matmul') return tileName(pickTile(ctx, c.matmul!.M, c.matmul!.N));
   const { N, C, O, H, W } = c.conv!;
+  // VGG16's layers are 3x3 stride 1, pad 1: the subgroup kernel's where the adapter runs it and nothing pins another
+  const narrow = c.kind !== 'conv2d' && usesNarrowBackwardInput(C, 1);
+  if (!narrow && (ctx.convAlgorithm === null || ctx.convAlgorithm === 'subgroup') && subgroupConvAvailable(ctx)) {
+    return `subgroup ${pickSubgroupTile(H, W)}`;
+  }
   if (c.kind === 'conv2d') return tileName(pickTile(ctx, O, N * H * W));
   return usesNarrowBackwardInput(C, 1) ? 'narrow dX' : tileName(pickTile(ctx, C, N * H * W));
 }
@@ -86,6 +93,8 @@ async function runConvis(o: Options, cases: BenchCase[], tile: string | null): P
         await init({ backend: 'webgpu', dawnFlags: o.dawnFlags });
         b = backend() as WebGpuBackend;
         b.ctx.tileOverride = tile ? tileConfigs[tile] : null;
+        // a forced tile is the implicit GEMM's: stride-1 layers would otherwise take the subgroup kernel where it runs
+        if (tile) b.ctx.convAlgorithm = 'direct';
         timer = new DispatchTimer(b.ctx);
       }
       let p: Prepared | null = null;

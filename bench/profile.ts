@@ -152,6 +152,7 @@ function describe(label: string, images: number): { key: string; category: strin
   if (!g) {
     const kind = label.split(' ')[0] || '(unlabelled)';
     if (kind.startsWith('winograd')) return { key: kind, category: 'Winograd transforms', flops: 0, tile: '' };
+    if (kind.startsWith('subgroupConv')) return { key: kind, category: 'subgroup conv operands', flops: 0, tile: '' };
     return { key: kind, category: kind.startsWith('finishSplit') || kind.startsWith('splitk') ? 'split-K sums' : 'elementwise, pooling, other', flops: 0, tile: '' };
   }
   const flops = 2 * g.M * g.N * g.K * g.batch;
@@ -311,6 +312,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           const per = new Map<string, BatchProfile>();
           for (const name of o.tiles) {
             ctx.tileOverride = tileConfigs[name];
+            const algorithm = ctx.convAlgorithm;
+            ctx.convAlgorithm = 'direct';
             try {
               await warm(call);
               const rs = [];
@@ -320,6 +323,7 @@ export async function main(argv: readonly string[]): Promise<number> {
               console.log(`tile ${name}: failed: ${(e as Error).message.split('\n')[0]}`);
             } finally {
               ctx.tileOverride = null;
+              ctx.convAlgorithm = algorithm;
             }
           }
           sweeps.push({ batch: n, table: sweepTable(own, per) });

@@ -68,10 +68,11 @@ await onEachBackend('conv2d autotuner', [
     close1(t, y, wantY, 'the forward output (fixed rule, then tuned)');
     close1(t, gx, wantGx, 'the input gradient');
     t.equal(ctx.tuneRuns - before, 2, 'two shapes tuned: the forward and the backward-input');
-    t.ok(/^(winograd|direct:\w+)$/.test(ctx.convChoices.get(FWD) ?? ''), `forward choice ${ctx.convChoices.get(FWD)}`);
-    t.ok(/^(winograd|direct:\w+)$/.test(ctx.convChoices.get(DX) ?? ''), `backward-input choice ${ctx.convChoices.get(DX)}`);
+    t.ok(/^(winograd|subgroup|direct:\w+)$/.test(ctx.convChoices.get(FWD) ?? ''), `forward choice ${ctx.convChoices.get(FWD)}`);
+    t.ok(/^(winograd|subgroup|direct:\w+)$/.test(ctx.convChoices.get(DX) ?? ''), `backward-input choice ${ctx.convChoices.get(DX)}`);
     const timed = ctx.tuneTimings.get(FWD) ?? {};
     t.ok('winograd' in timed && Object.keys(timed).some((c) => c.startsWith('direct:')), 'Winograd and the direct kernel were both timed');
+    t.equal('subgroup' in timed, ctx.subgroupSize === 8, `the subgroup kernel timed exactly where the adapter runs it (subgroup size ${ctx.subgroupSize})`);
     t.ok(Object.values(timed).every((ms) => ms > 0 && Number.isFinite(ms)), 'every timing is a positive number of ms');
     const again = await run();
     close1(t, again.y, wantY, 'the forward output under the tuned choice');

@@ -110,14 +110,16 @@ await onEachBackend('conv2d tiles', tileNames.flatMap((tile) => (onCpu ? [0] : [
   [`${tile} tile: ${cases[i].name}`, async (t) => {
     const { backend } = await import('../../src/runtime.js');
     const { tileConfigs } = await import('../../src/backend/webgpu/gemm.js');
-    const ctx = (backend() as unknown as { ctx?: { tileOverride: unknown; isCpuAdapter: boolean } }).ctx;
+    const ctx = (backend() as unknown as { ctx?: { tileOverride: unknown; convAlgorithm: string | null; isCpuAdapter: boolean } }).ctx;
     if (!ctx) return t.pass('tiles are a WebGPU matter');
     const before = ctx.tileOverride;
     ctx.tileOverride = tileConfigs[tile];
+    ctx.convAlgorithm = 'direct'; // the tile pins the implicit GEMM's tile; stride-1 layers would take the subgroup kernel on lavapipe
     try {
       await checkOp(t, opCase(cases[i]), 70 + i);
     } finally {
       ctx.tileOverride = before;
+      ctx.convAlgorithm = null;
     }
   }])));
 
@@ -146,8 +148,9 @@ const winogradCases: Case[] = [
   { name: '3->5, 1x1 map', g: { N: 2, C: 3, H: 1, W: 1, O: 5, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
 ];
 
-type ConvCtx = { convAlgorithm: 'direct' | 'winograd' | null; timestampWrites: ((label: string) => undefined) | null };
-async function withAlgorithm<T>(alg: 'direct' | 'winograd', body: (labels: string[]) => Promise<T>): Promise<T | null> {
+type Algorithm = 'direct' | 'winograd' | 'subgroup';
+type ConvCtx = { convAlgorithm: Algorithm | null; subgroupSize: number | null; timestampWrites: ((label: string) => undefined) | null };
+async function withAlgorithm<T>(alg: Algorithm, body: (labels: string[]) => Promise<T>): Promise<T | null> {
   const { backend } = await import('../../src/runtime.js');
   const ctx = (backend() as unknown as { ctx?: ConvCtx }).ctx;
   if (!ctx) return null;
@@ -175,6 +178,53 @@ await onEachBackend('conv2d Winograd', winogradCases.flatMap((c, i) => (['winogr
     });
     if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
   }])));
+
+/** Whether the WebGPU adapter runs the subgroup kernel (8-invocation subgroups: lavapipe); false elsewhere. */
+async function subgroupAvailable(): Promise<boolean> {
+  const { backend } = await import('../../src/runtime.js');
+  return (backend() as unknown as { ctx?: ConvCtx }).ctx?.subgroupSize === 8;
+}
+
+// The subgroup kernel (src/backend/webgpu/subgroupconv.ts) for stride-1 layers on adapters with 8-invocation
+// subgroups, where it is the default: forced here, on shapes that miss its tile edges: channels not a multiple of
+// 4 (the padded channels), widths not a multiple of 4 (the padding columns), more than one tile of rows (32) and
+// of columns (64) with partial last tiles, non-square kernels, asymmetric and zero padding, a 4x4 map (the 32-column
+// tile), batches. Elsewhere the forced choice falls back to the direct GEMM, and the same checks hold.
+const subgroupCases: Case[] = [
+  { name: '5->37 channels, 11x9 map (3 column tiles, 2 row tiles), pad 1', g: { N: 1, C: 5, H: 11, W: 9, O: 37, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '6->5, batch 3, 2x3 kernel, asymmetric padding [1, 2, 0, 1]', g: { N: 3, C: 6, H: 5, W: 7, O: 5, KH: 2, KW: 3, sh: 1, sw: 1, pt: 1, pl: 2, pb: 0, pr: 1, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: '7->6, 5x5 kernel, pad 2, 6x6', g: { N: 2, C: 7, H: 6, W: 6, O: 6, KH: 5, KW: 5, sh: 1, sw: 1, pt: 2, pl: 2, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '8->6, 1x1 kernel, no padding, 5x3', g: { N: 2, C: 8, H: 5, W: 3, O: 6, KH: 1, KW: 1, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '6->9, no padding, 7x6 (the 32-column tile)', g: { N: 1, C: 6, H: 7, W: 6, O: 9, KH: 3, KW: 3, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: '3->6 channels (backward-input: the narrow kernel), 4x4 map', g: { N: 1, C: 3, H: 4, W: 4, O: 6, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: 'stride 2 (not the kernel\'s: the direct GEMM)', g: { N: 1, C: 6, H: 7, W: 7, O: 5, KH: 3, KW: 3, sh: 2, sw: 2, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+];
+
+await onEachBackend('conv2d subgroup kernel', subgroupCases.map((c, i): [string, (t: import('tape').Test) => Promise<void>] => [c.name, async (t) => {
+  const ran = await withAlgorithm('subgroup', async (labels) => {
+    await checkOp(t, opCase(c), 110 + i);
+    return labels;
+  });
+  if (ran === null) return t.pass('the convolution algorithm is a WebGPU matter');
+  // one forward and one backward-input through the shifted copies where the kernel runs, the shape is stride 1,
+  // and backward-input is not the narrow kernel's (at most 4 input channels)
+  const fits = c.g.sh === 1 && (await subgroupAvailable());
+  const want = !fits ? 0 : c.g.C <= 4 ? 1 : 2;
+  t.equal(ran.filter((l) => l === 'subgroupConv:pad').length, want, `${want} of the 2 passes went through the subgroup kernel`);
+}]));
+
+await onEachBackend('conv2d subgroup kernel fused ReLU', [
+  ['subgroup kernel with fuseRelu equals relu(conv2d)', async (t) => {
+    const { randn } = await import('../../src/index.js');
+    const x = randn([2, 16, 6, 7], { seed: 25 }), w = randn([40, 16, 3, 3], { seed: 26 }), b = randn([40], { seed: 27 });
+    const g: ConvGeom = { N: 2, C: 16, H: 6, W: 7, O: 40, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
+    const f64 = async (v: typeof x) => Float64Array.from(await v.data());
+    const want = conv2d(await f64(x), await f64(w), await f64(b), g).map((v) => Math.max(v, 0));
+    const got = await withAlgorithm('subgroup', () => ops.conv2d(x, w, b, { padding: 1, fuseRelu: true }).data());
+    if (got === null) return t.pass('the convolution algorithm is a WebGPU matter');
+    t.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-5 * (1 + Math.abs(want[i]))), 'relu(conv + bias) in the epilogue');
+  }],
+]);
 
 await onEachBackend('conv2d Winograd fused ReLU', [
   ['Winograd with fuseRelu equals relu(conv2d)', async (t) => {
@@ -228,7 +278,24 @@ async function fusedOnTape(t: import('tape').Test, rule: Rule, C: number, all: b
 
 await onEachBackend('conv2d fused ReLU on the tape', (['gradient', 'deconvnet', 'guided'] as const).flatMap((rule): [string, (t: import('tape').Test) => Promise<void>][] => [
   [`rule '${rule}': gradients for x, w and b`, (t) => fusedOnTape(t, rule, 6, true)],
-  [`rule '${rule}': x alone, the rule in the backward-input loader`, (t) => fusedOnTape(t, rule, 6, false)],
+  [`rule '${rule}': x alone, the rule in the direct GEMM's loader`, async (t) => {
+    const ran = await withAlgorithm('direct', async (labels) => {
+      await fusedOnTape(t, rule, 6, false);
+      t.equal(labels.filter((l) => l.startsWith('elementwise:relu')).length, 0, 'no separate ReLU pass');
+      return true;
+    });
+    if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
+  }],
+  [`rule '${rule}': x alone, the rule in the subgroup kernel's shifted copy`, async (t) => {
+    const ran = await withAlgorithm('subgroup', async (labels) => {
+      await fusedOnTape(t, rule, 6, false);
+      t.equal(labels.filter((l) => l.startsWith('elementwise:relu')).length, 0, 'no separate ReLU pass');
+      return labels;
+    });
+    if (ran === null) return t.pass('the convolution algorithm is a WebGPU matter');
+    const sub = await subgroupAvailable();
+    t.equal(ran.filter((l) => l === 'subgroupConv:pad').length, sub ? 2 : 0, `forward and backward-input through the subgroup kernel: ${sub}`);
+  }],
   [`rule '${rule}': x alone, 3 channels (the narrow kernel)`, (t) => fusedOnTape(t, rule, 3, false)],
   [`rule '${rule}': x alone, through Winograd's input transform`, async (t) => {
     const ran = await withAlgorithm('winograd', async (labels) => {
@@ -241,10 +308,11 @@ await onEachBackend('conv2d fused ReLU on the tape', (['gradient', 'deconvnet', 
   }],
 ]));
 
-// Winograd's transformed weights are kept between calls (GpuContext.derivedFrom) and made anew once the weight's
-// buffer is written: by a kernel (an in-place copy, as an optimizer step writes) or by an upload.
-await onEachBackend('conv2d Winograd transformed weights', [
-  ['kept while the weight stands, made anew after it is written', async (t) => {
+// Winograd's transformed weights and the subgroup kernel's reordered ones are kept between calls
+// (GpuContext.derivedFrom) and made anew once the weight's buffer is written: by a kernel (an in-place copy, as an
+// optimizer step writes) or by an upload.
+await onEachBackend('conv2d derived weights', (['winograd', 'subgroup'] as const).map((alg): [string, (t: import('tape').Test) => Promise<void>] =>
+  [`${alg}: kept while the weight stands, made anew after it is written`, async (t) => {
     const { randn } = await import('../../src/index.js');
     const { backend } = await import('../../src/runtime.js');
     const x = randn([1, 8, 6, 6], { seed: 21 }), w = randn([8, 8, 3, 3], { seed: 22 }), w2 = randn([8, 8, 3, 3], { seed: 23 });
@@ -254,8 +322,10 @@ await onEachBackend('conv2d Winograd transformed weights', [
     const want1 = conv2d(xs, Float64Array.from(w1), null, g);
     const want2 = conv2d(xs, Float64Array.from(await w2.data()), null, g);
     const near = (got: Float32Array, want: Float64Array) => got.every((v, i) => Math.abs(v - want[i]) <= 1e-4 * (1 + Math.abs(want[i])));
-    const ran = await withAlgorithm('winograd', async (labels) => {
-      const count = () => labels.filter((l) => l === 'winograd:weights').length;
+    const available = alg === 'winograd' || await subgroupAvailable();
+    const ran = await withAlgorithm(alg, async (labels) => {
+      if (!available) return false;
+      const count = () => labels.filter((l) => l === `${alg === 'winograd' ? 'winograd' : 'subgroupConv'}:weights`).length;
       const once = async () => {
         const y = ops.conv2d(x, w, null, { padding: 1 });
         const v = await y.data();
@@ -275,11 +345,11 @@ await onEachBackend('conv2d Winograd transformed weights', [
       return true;
     });
     if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
+    if (ran === false) t.pass('this adapter does not run the subgroup kernel');
     const { memory } = await import('../../src/index.js');
     const cached = memory().cachedBuffers, live = memory().liveStorages;
     if (ran) t.equal(cached, 1, 'one transformed weight kept (memory().cachedBuffers), not counted as live');
     for (const v of [x, w, w2]) v.dispose();
     t.equal(memory().cachedBuffers, 0, 'released with its weight');
     t.equal(memory().liveStorages, live - 3, 'live storages: the three tensors fewer');
-  }],
-]);
+  }]));

@@ -31,7 +31,7 @@ export interface ConvSpec {
   w: number[];
   y: number[];
   p: Conv2dParams;
-  /** the candidates, 'direct:<tile>' or 'winograd' (the caller knows which apply) */
+  /** the candidates, 'direct:<tile>', 'winograd' or 'subgroup' (the caller knows which apply) */
   candidates: string[];
 }
 
@@ -65,9 +65,9 @@ function readCache(path: string): CacheFile {
   return { version: TUNE_VERSION, adapters: {} };
 }
 
-/** A choice the kernels can follow: Winograd, or a direct GEMM with a tile that exists. */
+/** A choice the kernels can follow: Winograd, the subgroup kernel, or a direct GEMM with a tile that exists. */
 function validChoice(choice: unknown): choice is string {
-  if (choice === 'winograd') return true;
+  if (choice === 'winograd' || choice === 'subgroup') return true;
   return typeof choice === 'string' && choice.startsWith('direct:') && Object.hasOwn(tileConfigs, choice.slice('direct:'.length));
 }
 

@@ -95,7 +95,9 @@ export class GpuContext {
   /** forces the split-K factor of GEMMs that may split (tests of the split path on any adapter) */
   splitOverride: number | null = null;
   /** forces how 3x3 stride-1 convolutions run: 'direct' (implicit GEMM) or 'winograd' where it applies; tests */
-  convAlgorithm: 'direct' | 'winograd' | null = null;
+  convAlgorithm: 'direct' | 'winograd' | 'subgroup' | null = null;
+  /** the subgroup size where the device has the subgroups feature and the adapter a single size; else null */
+  readonly subgroupSize: number | null;
   /** forces the GEMV kernel of matmuls with at most 4 rows: 'lanes' (gemv.wgsl) or 'workgroup' (gemv_wg.wgsl); tests */
   gemvKernel: 'lanes' | 'workgroup' | null = null;
   /** whether convolution shapes are timed and their fastest kernel kept (autotune.ts): GPUs, unless CONVIS_AUTOTUNE=0 */
@@ -119,7 +121,8 @@ export class GpuContext {
   /** a pass-level hook for timestamp queries (bench/profile) */
   timestampWrites: ((label: string) => GPUComputePassTimestampWrites | undefined) | null = null;
 
-  constructor(readonly device: GPUDevice, readonly adapterName: string, adapterType: string, bindingLimit?: number) {
+  constructor(readonly device: GPUDevice, readonly adapterName: string, adapterType: string, bindingLimit?: number,
+              subgroupSizes?: { min: number; max: number }) {
     this.isCpuAdapter = adapterType === 'cpu' || /llvmpipe|lavapipe|swiftshader/i.test(adapterName);
     this.wentIdle();
     // CONVIS_GEMM_TILE pins one tile for every GEMM: the test runner picks the one lavapipe compiles fastest
@@ -129,10 +132,12 @@ export class GpuContext {
       if (!t) throw new Error(`CONVIS_GEMM_TILE=${pinned} is not a tile; use one of ${Object.keys(tileConfigs).join(', ')}`);
       this.tileOverride = t;
     }
-    // CONVIS_CONV pins the algorithm of 3x3 stride-1 convolutions (benchmarks compare them)
+    // CONVIS_CONV pins the algorithm of the convolutions it applies to (benchmarks compare them)
     const conv = process.env.CONVIS_CONV;
     if (conv) {
-      if (conv !== 'direct' && conv !== 'winograd') throw new Error(`CONVIS_CONV=${conv}: use direct or winograd`);
+      if (conv !== 'direct' && conv !== 'winograd' && conv !== 'subgroup') {
+        throw new Error(`CONVIS_CONV=${conv}: use direct, winograd or subgroup`);
+      }
       this.convAlgorithm = conv;
     }
     // CONVIS_AUTOTUNE=0 / 1 turns the convolution tuner off / on; by default it runs on GPUs only
@@ -145,6 +150,8 @@ export class GpuContext {
     this.uniformAlign = Math.max(l.minUniformBufferOffsetAlignment, 16);
     this.maxWorkgroups = l.maxComputeWorkgroupsPerDimension;
     this.features = new Set([...device.features] as string[]);
+    this.subgroupSize = this.features.has('subgroups') && subgroupSizes && subgroupSizes.min === subgroupSizes.max
+      ? subgroupSizes.min : null;
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       if (!this.deviceError) this.deviceError = new Error(`WebGPU device error: ${e.message}`);

@@ -15,6 +15,7 @@ import { gemmLabel, gemmSource, sliceLength, splitCount, type TileConfig, tileCo
 import { pickTile } from './matmul.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
+import { subgroupConv, subgroupConvAvailable, subgroupFits, type SubgroupShape, subgroupShapeFits } from './subgroupconv.js';
 import { winogradConv, winogradFits, type WinogradShape, winogradShapeFits } from './winograd.js';
 
 // The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
@@ -86,27 +87,33 @@ function imagesPerChunk(ctx: GpuContext, perImage: number[], fn: string): number
   return n;
 }
 
-/** How one convolution runs: through Winograd (its shape), or as a direct implicit GEMM with this tile. */
-type ConvPlan = { winograd: WinogradShape } | { winograd: null; tile: TileConfig };
+/** How one convolution runs: through Winograd or the subgroup kernel (their shapes), or as a direct implicit GEMM with this tile. */
+type ConvPlan = { algorithm: 'winograd'; shape: WinogradShape } | { algorithm: 'subgroup'; shape: SubgroupShape }
+  | { algorithm: 'direct'; tile: TileConfig };
 
 /**
  * The plan for a convolution, in this order: the tuner's forced candidate while it times one; a pinned algorithm
- * or tile (ctx.convAlgorithm, ctx.tileOverride: tests and benchmarks); the tuner's choice for this shape
- * (autotune.ts); else the fixed rules (pickTile, direct), queueing the shape for the tuner where it runs.
+ * (ctx.convAlgorithm: tests and benchmarks; the direct GEMM where the pinned one does not apply); the tuner's
+ * choice for this shape (autotune.ts); else the fixed rules, queueing the shape for the tuner where it runs. The
+ * fixed rules: the subgroup kernel where the adapter runs it and the shape fits (subgroupconv.ts: CPU adapters),
+ * else the direct GEMM with pickTile's tile (ctx.tileOverride pins that tile).
  */
 function planConv(ctx: GpuContext, direction: ConvDirection, g: Geometry, p: Conv2dParams, M: number, N: number,
-                  wino: WinogradShape | null): ConvPlan {
-  const fits = wino !== null && winogradFits(ctx, wino);
-  const fixed = pickTile(ctx, M, N);
+                  wino: WinogradShape | null, sub: SubgroupShape | null): ConvPlan {
+  const winoFits = wino !== null && winogradFits(ctx, wino);
+  const subFits = sub !== null && subgroupConvAvailable(ctx) && subgroupFits(ctx, sub);
+  const direct: ConvPlan = { algorithm: 'direct', tile: pickTile(ctx, M, N) };
   const apply = (choice: string): ConvPlan | null => {
-    if (choice === 'winograd') return fits ? { winograd: wino! } : null;
+    if (choice === 'winograd') return winoFits ? { algorithm: 'winograd', shape: wino! } : null;
+    if (choice === 'subgroup') return subFits ? { algorithm: 'subgroup', shape: sub! } : null;
+    if (choice === 'direct') return direct;
     const tile = tileConfigs[choice.slice('direct:'.length)];
-    return tile ? { winograd: null, tile } : null;
+    return tile ? { algorithm: 'direct', tile } : null;
   };
-  if (ctx.forcedConv !== null) return apply(ctx.forcedConv) ?? { winograd: null, tile: fixed };
-  if (ctx.convAlgorithm !== null || ctx.tileOverride !== null || !ctx.autotune) {
-    return ctx.convAlgorithm === 'winograd' && fits ? { winograd: wino! } : { winograd: null, tile: fixed };
-  }
+  if (ctx.forcedConv !== null) return apply(ctx.forcedConv) ?? direct;
+  if (ctx.convAlgorithm !== null) return apply(ctx.convAlgorithm) ?? direct;
+  const fixed: ConvPlan = subFits ? { algorithm: 'subgroup', shape: sub! } : direct;
+  if (ctx.tileOverride !== null || !ctx.autotune) return fixed;
   const x = [g.batch, g.C, g.H, g.W], w = [g.O, g.C / p.groups, g.KH, g.KW], y = [g.batch, g.O, g.OH, g.OW];
   const key = convKey(direction, x, w, y, p);
   loadChoices(ctx);
@@ -114,15 +121,16 @@ function planConv(ctx: GpuContext, direction: ConvDirection, g: Geometry, p: Con
   if (tuned !== undefined) {
     const plan = apply(tuned);
     if (plan) return plan;
-    ctx.convChoices.delete(key); // (Winograd chosen under a larger binding limit): tuned again
+    ctx.convChoices.delete(key); // (an algorithm chosen under a larger binding limit): tuned again
   }
   if (!ctx.tuning && !ctx.pendingConv.has(key)) {
-    const fixedName = Object.keys(tileConfigs).find((n) => tileConfigs[n] === fixed) ?? 'medium';
+    const fixedName = Object.keys(tileConfigs).find((n) => tileConfigs[n] === direct.tile) ?? 'medium';
     const candidates = directCandidates(ctx, fixedName);
-    if (fits) candidates.push('winograd');
+    if (winoFits) candidates.push('winograd');
+    if (subFits) candidates.push('subgroup');
     ctx.pendingConv.set(key, { direction, x, w, y, p, candidates });
   }
-  return { winograd: null, tile: fixed };
+  return fixed;
 }
 
 export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | null, p: Conv2dParams,
@@ -134,9 +142,16 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
   const wino: WinogradShape | null = winogradShapeFits(p, g.KH, g.KW)
     ? { batch: g.batch, cin: g.C, cout: g.O, h: g.H, w: g.W, oh: g.OH, ow: g.OW, padTop: p.padTop, padLeft: p.padLeft }
     : null;
-  const plan = planConv(ctx, 'forward', g, p, M, g.OH * g.OW * g.batch, wino);
-  if (plan.winograd) {
-    winogradConv(ctx, plan.winograd, x, w, bias, out, { flip: false, relu: fuseRelu });
+  const sub: SubgroupShape | null = subgroupShapeFits(p)
+    ? { batch: g.batch, cin: g.C, cout: g.O, h: g.H, w: g.W, oh: g.OH, ow: g.OW, kh: g.KH, kw: g.KW, padTop: p.padTop, padLeft: p.padLeft }
+    : null;
+  const plan = planConv(ctx, 'forward', g, p, M, g.OH * g.OW * g.batch, wino, sub);
+  if (plan.algorithm === 'winograd') {
+    winogradConv(ctx, plan.shape, x, w, bias, out, { flip: false, relu: fuseRelu });
+    return;
+  }
+  if (plan.algorithm === 'subgroup') {
+    subgroupConv(ctx, plan.shape, x, w, bias, out, { turned: false, relu: fuseRelu });
     return;
   }
   const tile = plan.tile;
@@ -262,9 +277,18 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
   const wino: WinogradShape | null = winogradShapeFits(p, g.KH, g.KW)
     ? { batch: g.batch, cin: g.O, cout: g.C, h: g.OH, w: g.OW, oh: g.H, ow: g.W, padTop: 2 - p.padTop, padLeft: 2 - p.padLeft }
     : null;
-  const chosen = planConv(ctx, 'backwardInput', g, p, M, g.H * g.W * g.batch, wino);
-  if (chosen.winograd) {
-    winogradConv(ctx, chosen.winograd, gy, w, null, dx, { flip: true, relu: false, mask });
+  // likewise a stride-1 convolution of the gradient, padded by K - 1 - pad (subgroupconv.ts)
+  const sub: SubgroupShape | null = subgroupShapeFits(p)
+    ? { batch: g.batch, cin: g.O, cout: g.C, h: g.OH, w: g.OW, oh: g.H, ow: g.W, kh: g.KH, kw: g.KW,
+      padTop: g.KH - 1 - p.padTop, padLeft: g.KW - 1 - p.padLeft }
+    : null;
+  const chosen = planConv(ctx, 'backwardInput', g, p, M, g.H * g.W * g.batch, wino, sub);
+  if (chosen.algorithm === 'winograd') {
+    winogradConv(ctx, chosen.shape, gy, w, null, dx, { flip: true, relu: false, mask });
+    return;
+  }
+  if (chosen.algorithm === 'subgroup') {
+    subgroupConv(ctx, chosen.shape, gy, w, null, dx, { turned: true, relu: false, mask });
     return;
   }
   const tile = chosen.tile;

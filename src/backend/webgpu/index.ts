@@ -69,7 +69,10 @@ export async function openWebGpu(opts: WebGpuOptions = {}): Promise<WebGpuBacken
   // the GPU instance must outlive the device: if it is garbage collected, Dawn tears down under the device
   // WebGPU raises a requested maximum below the default back to the default, so a lowered binding limit is
   // enforced by the context itself: every kernel then splits as it would on a device with that limit
-  const ctx = new GpuContext(device, name, (info as unknown as { type?: string }).type ?? '', opts.maxStorageBufferBindingSize);
+  const sizes = info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const ctx = new GpuContext(device, name, (info as unknown as { type?: string }).type ?? '', opts.maxStorageBufferBindingSize,
+    sizes.subgroupMinSize !== undefined && sizes.subgroupMaxSize !== undefined
+      ? { min: sizes.subgroupMinSize, max: sizes.subgroupMaxSize } : undefined);
   return new WebGpuBackend(ctx, device, gpu);
 }
 
