@@ -12,12 +12,12 @@
 // xs[image, kx, c, y + ky, x]: each kernel column kx has its own copy of the input, shifted by kx, so four
 // neighbouring output pixels read four neighbouring, 16-byte aligned elements of it for every tap. The shifted
 // copies cost KW times the input's memory and one pass over it; the pad pass of a backward-input can apply a
-// fused ReLU's rule to the gradient as it reads it ({{LOAD}}).
+// fused ReLU's rule to the gradient as it reads it (the generated LOAD expression).
 
 struct PadParams {
-  count: u32,        // vec4s written: images x KW x CP x HP x WP / 4
+  count: u32,        // invocations: images x CP x HP x WP / 4, each writing its vec4 of all KW copies
   c: u32, h: u32, w: u32,
-  cp: u32, hp: u32, wp4: u32, kw: u32,
+  cp: u32, hp: u32, wp4: u32, copy4: u32,   // copy4: vec4s per shifted copy of an image (CP x HP x WP / 4)
   top: i32, left: i32,
   x_base: u32, mask_base: u32,
 }
@@ -39,31 +39,34 @@ fn linear_id(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
 @group(0) @binding(2) var<storage, read> x_in: array<f32>;
 {{MASK_BINDING}}
 
-fn padded(plane: u32, iy: i32, ix: i32) -> f32 {
-  if (iy < 0 || ix < 0 || iy >= i32(PP.h) || ix >= i32(PP.w)) { return 0.0; }
-  let i = plane + u32(iy) * PP.w + u32(ix);
-  return {{LOAD}};
+// x at (iy, ix) of a plane, or 0 outside it: the index is clamped into the plane and the value selected, so
+// that no lane branches (on llvmpipe a load under a condition costs a test per lane).
+fn padded(plane: u32, row_ok: bool, iy: i32, ix: i32) -> f32 {
+  let ok = row_ok & (ix >= 0) & (ix < i32(PP.w));
+  let i = plane + u32(clamp(iy, 0, i32(PP.h) - 1)) * PP.w + u32(clamp(ix, 0, i32(PP.w) - 1));
+  return select(0.0, {{LOAD}}, ok);
 }
 
+// One invocation per (image, channel, row, four columns): it reads the KW + 3 values its KW shifted vec4s share.
 @compute @workgroup_size(64)
 fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
        @builtin(num_workgroups) nwg: vec3<u32>) {
   let id = linear_id(wid, lid, nwg);
   if (id >= PP.count) { return; }
   let xq = id % PP.wp4;
-  var r = id / PP.wp4;
-  let yy = r % PP.hp; r = r / PP.hp;
-  let c = r % PP.cp; r = r / PP.cp;
-  let kx = r % PP.kw;
-  let image = r / PP.kw;
-  if (c >= PP.c) {
-    xs[id] = vec4<f32>(0.0);
-    return;
-  }
-  let plane = PP.x_base + (image * PP.c + c) * PP.h * PP.w;
+  let r = id / PP.wp4;
+  let yy = r % PP.hp;
+  let plane_id = r / PP.hp;              // image x CP + c
+  let c = plane_id % PP.cp;
+  let image = plane_id / PP.cp;
+  // copy kx of this vec4: image's KW copies, then kx, then (c, yy, xq) = id's place inside a copy
+  let at = image * {{KW}}u * PP.copy4 + (id - image * PP.copy4);
+  let live = c < PP.c;
+  let plane = PP.x_base + (image * PP.c + min(c, PP.c - 1u)) * PP.h * PP.w;
   let iy = i32(yy) - PP.top;
-  let ix = i32(4u * xq + kx) - PP.left;
-  xs[id] = vec4<f32>(padded(plane, iy, ix), padded(plane, iy, ix + 1), padded(plane, iy, ix + 2), padded(plane, iy, ix + 3));
+  let row_ok = live & (iy >= 0) & (iy < i32(PP.h));
+  let ix = i32(4u * xq) - PP.left;
+{{BODY}}
 }
 
 // ---------------------------------------------------------------- weights

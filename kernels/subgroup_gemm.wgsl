@@ -2,11 +2,13 @@
 // each subgroup as one 8-wide SIMD vector). Its operands come from kernels/shift_pad.wgsl: wr [M, KH, KW, CP] the
 // weights with the input channels last, xs [images, KW, CP, HP, WP] the input shifted once per kernel column.
 //
-// One workgroup is one subgroup of 8 invocations and computes a {{TM}} x {{TN}} tile of out[image] (rows: output
-// channels, columns: pixels y * WP + x). Invocation `lane` owns columns 4 lane + 32 j .. + 3 (j < {{CB}}), four
-// pixels of one row, for every row of the tile. For each tap (ky, kx) and each group of four channels c:
-//   - every invocation loads one vec4 of weights for each of its rows m0 + 8 i + lane (i < {{RA}}): the four
-//     channels' weights, and hands them to the others with subgroupBroadcast;
+// One workgroup is one subgroup of 8 invocations and computes a TM x TN tile of out[image] (rows: output
+// channels, columns: pixels y * WP + x; the tile's sizes are generated, subgroupconv.ts). Each invocation owns
+// groups of four columns, four pixels of one row, for all the tile's rows (or, in the tiles for images of at most
+// 16 columns, lanes 0-3 for the first half of the rows and lanes 4-7 for the second). For each tap (ky, kx) and
+// each group of four channels c:
+//   - invocation `lane` loads one vec4 of weights for each of the rows m0 + 8 i + lane: the four channels'
+//     weights, and hands them to the others with subgroupBroadcast;
 //   - every invocation loads, for each of the four channels, the vec4 of its four pixels: xs[kx, c, y + ky, x..x+3];
 //   - it adds rows x columns x 4 products into vec4 accumulators.
 // On llvmpipe each storage load becomes a loop over the 8 lanes; here each of those loads brings four values

@@ -196,6 +196,7 @@ const subgroupCases: Case[] = [
   { name: '7->6, 5x5 kernel, pad 2, 6x6', g: { N: 2, C: 7, H: 6, W: 6, O: 6, KH: 5, KW: 5, sh: 1, sw: 1, pt: 2, pl: 2, dh: 1, dw: 1, groups: 1 }, bias: true },
   { name: '8->6, 1x1 kernel, no padding, 5x3', g: { N: 2, C: 8, H: 5, W: 3, O: 6, KH: 1, KW: 1, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 1 }, bias: true },
   { name: '6->9, no padding, 7x6 (the 32-column tile)', g: { N: 1, C: 6, H: 7, W: 6, O: 9, KH: 3, KW: 3, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: '6->40, 4x3 map (the 16-column tile, both lane halves storing rows)', g: { N: 1, C: 6, H: 4, W: 3, O: 40, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
   { name: '3->6 channels (backward-input: the narrow kernel), 4x4 map', g: { N: 1, C: 3, H: 4, W: 4, O: 6, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
   { name: 'stride 2 (not the kernel\'s: the direct GEMM)', g: { N: 1, C: 6, H: 7, W: 7, O: 5, KH: 3, KW: 3, sh: 2, sw: 2, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
 ];

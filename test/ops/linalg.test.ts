@@ -109,9 +109,9 @@ await onEachBackend('linalg', [
     const next = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1; })();
     // on webgpu both GEMV kernels, whatever the adapter would pick: the lanes kernel (CPU adapters) and the
     // workgroup kernel (GPUs; its two vec4 modes, K spread over up to 256 invocations, partial last groups)
-    const ctx = (b as unknown as { ctx?: { gemvKernel: 'lanes' | 'workgroup' | null; timestampWrites: ((label: string) => undefined) | null } }).ctx;
+    const ctx = (b as unknown as { ctx?: { gemvKernel: 'lanes' | 'workgroup' | null; isCpuAdapter: boolean; timestampWrites: ((label: string) => undefined) | null } }).ctx;
     const kinds = ctx ? (['lanes', 'workgroup'] as const) : [null];
-    const shapes = [[1, 9, 10], [2, 20, 7], [4, 5, 13], [4, 8, 12], [1, 16, 4], [1, 2052, 70], [3, 300, 132], [4, 1028, 68], [2, 64, 4]];
+    const shapes = [[1, 9, 10], [2, 20, 7], [4, 5, 13], [4, 8, 12], [1, 16, 4], [1, 2052, 70], [3, 300, 132], [4, 1028, 68], [2, 64, 4], [1, 520, 36]];
     for (const kind of kinds) for (const [M, K, N] of shapes) {
       if (ctx) ctx.gemvKernel = kind;
       for (const [transA, transB] of [[false, true], [true, false], [false, false]]) {
@@ -124,6 +124,12 @@ await onEachBackend('linalg', [
         if (ctx) ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
         b.matmul(at.operand, bt.operand, outT.operand, { transA, transB, accumulate: true, bias: biasT.operand, relu: true });
         if (ctx) ctx.timestampWrites = null;
+        if (kind === 'lanes' && ctx!.isCpuAdapter) {
+          // B contiguous along n with more than 256 rows: blocks of rows into partial sums (kernels/gemv_blocks.wgsl)
+          const blocked = !transB && N % 4 === 0 && K % 4 === 0 && K > 256;
+          const used = labels.some((l) => /^gemv .* tile=\d+v?blocks$/.test(l));
+          t.equal(used, blocked, `M ${M} K ${K} N ${N} transA ${transA} transB ${transB}: row blocks ${blocked}`);
+        }
         if (kind === 'workgroup') {
           // its vec4 modes: B contiguous along k with A along k ('k'), or B contiguous along n ('n'); else the GEMM
           const mode = !transA && transB && K % 4 === 0 ? 'k' : !transB && N % 4 === 0 ? 'n' : null;

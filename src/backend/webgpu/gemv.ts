@@ -83,6 +83,10 @@ export function gemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Wind
   const bMode: BMode = sbk === 1 && kAligned && sbn % 4 === 0 && windows.b.base % 4 === 0 ? 'k4'
     : sbn === 1 && kAligned && N % 4 === 0 && sbk % 4 === 0 && windows.b.base % 4 === 0 ? 'n4' : 'scalar';
   const aVec = bMode !== 'scalar' && sak === 1 && (M === 1 || sam % 4 === 0) && windows.a.base % 4 === 0;
+  if (bMode === 'n4' && ctx.isCpuAdapter && K > BLOCK_K) {
+    blockedGemv(ctx, windows, dims, strides, opts, rows, aVec);
+    return;
+  }
   const v: Variant = { rows, aVec, bMode, bias: windows.bias !== null, accumulate: opts.accumulate, relu: opts.relu };
   const key = `gemv:${rows}:${aVec}:${bMode}:${v.bias}:${v.accumulate}:${v.relu}`;
   const pipeline = ctx.pipeline(key, () => source(v), 'main');
@@ -93,6 +97,65 @@ export function gemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Wind
     windows.a.base, windows.b.base, windows.out.base, windows.bias?.base ?? 0,
     sam, sak, sbk, sbn,
   ], Math.ceil(N / (COLS * 64)), gemmLabel(ctx, 'gemv', M, N, K, 1, `${rows}${aVec ? 'v' : ''}${bMode}`));
+}
+
+// ---------------------------------------------------------------- B contiguous along n, on CPU adapters
+
+/** Rows of B per workgroup of kernels/gemv_blocks.wgsl (each writes one partial sum per output). */
+const BLOCK_K = 256;
+/** vec4 columns per invocation there (16 columns; a workgroup of 64 covers 1,024) */
+const BLOCK_COLS4 = 4;
+
+/** gemv() for B contiguous along n on CPU adapters: blocks of BLOCK_K rows into partial sums, then their sum. */
+function blockedGemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Window; bias: Window | null },
+                     dims: { M: number; N: number; K: number }, strides: { sam: number; sak: number; sbk: number; scm: number },
+                     opts: { accumulate: boolean; relu: boolean }, rows: number, aVec: boolean): void {
+  const { M, N, K } = dims;
+  const ms = [...Array(rows).keys()];
+  const js = [...Array(BLOCK_COLS4).keys()];
+  const blockKey = `gemv_blocks:block:${rows}:${aVec}`;
+  const blockPipeline = ctx.pipeline(blockKey, () => kernelSource('gemv_blocks.wgsl', {
+    SETUP: [
+      ...ms.map((m) => `  let arow${m} = PB.a_base + min(${m}u, mlast) * PB.sam;`),
+      ...js.map((j) => `  let col${j} = min(c4 + ${j}u, n4 - 1u);`),
+      ...ms.flatMap((m) => js.map((j) => `  var acc${m}_${j} = vec4<f32>(0.0);`)),
+    ].join('\n'),
+    STEP: [
+      ...ms.map((m) => (aVec ? `    let a${m} = a4[(arow${m} + k) / 4u];`
+        : `    let a${m} = vec4<f32>(${[0, 1, 2, 3].map((d) => `a[arow${m} + (k + ${d}u) * PB.sak]`).join(', ')});`)),
+      ...[0, 1, 2, 3].flatMap((d) => js.map((j) => `    let b${d}_${j} = b[brow + ${d}u * bstep + col${j}];`)),
+      ...ms.flatMap((m) => js.map((j) => `    acc${m}_${j} += a${m}.x * b0_${j} + a${m}.y * b1_${j} + a${m}.z * b2_${j} + a${m}.w * b3_${j};`)),
+    ].join('\n'),
+    STORE: ms.flatMap((m) => js.map((j) =>
+      `  if (${m}u < PB.M && c4 + ${j}u < n4) { partial_out[(wid.y * PB.M + ${m}u) * n4 + c4 + ${j}u] = acc${m}_${j}; }`)).join('\n'),
+    A_BINDING: aVec ? '@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;' : '@group(0) @binding(2) var<storage, read> a: array<f32>;',
+    BIAS_BINDING: '', EPILOGUE: '',
+  }), 'block');
+  const bias = windows.bias !== null;
+  const sumKey = `gemv_blocks:sum:${bias}:${opts.accumulate}:${opts.relu}`;
+  const sumPipeline = ctx.pipeline(sumKey, () => kernelSource('gemv_blocks.wgsl', {
+    SETUP: '', STEP: '', STORE: '', A_BINDING: '@group(0) @binding(2) var<storage, read> a: array<f32>;',
+    BIAS_BINDING: bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : '',
+    EPILOGUE: [
+      bias ? '  v += bias[PS.bias_base + n];' : '',
+      opts.accumulate ? '  v += out[at];' : '',
+      opts.relu ? `  v = ${wgslRelu('v')};` : '',
+    ].join('\n'),
+  }), 'sum');
+  const splits = Math.ceil(K / BLOCK_K);
+  const partial = ctx.allocStorage(splits * M * N);
+  try {
+    const pw = ctx.window({ storage: partial, offset: 0, shape: [splits * M * N], size: splits * M * N });
+    ctx.dispatch(blockPipeline, [pw, windows.a, windows.b], [
+      M, N, K, BLOCK_K, windows.a.base, windows.b.base, strides.sam, strides.sak, strides.sbk, 0, 0, 0,
+    ], [Math.ceil(N / (4 * BLOCK_COLS4 * 64)), splits, 1], gemmLabel(ctx, 'gemv', M, N, K, 1, `${rows}${aVec ? 'v' : ''}blocks`));
+    const list = [windows.out, pw];
+    if (windows.bias) list.push(windows.bias);
+    ctx.dispatch(sumPipeline, list, [M, N, splits, strides.scm, windows.out.base, windows.bias?.base ?? 0, 0, 0],
+      Math.ceil((M * N) / 64), 'gemv:sum');
+  } finally {
+    ctx.releaseStorage(partial);
+  }
 }
 
 // ---------------------------------------------------------------- GPU adapters

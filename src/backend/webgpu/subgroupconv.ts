@@ -17,13 +17,20 @@ import { reluRuleExpr } from './elementwise.js';
 import { gemmLabel } from './gemm.js';
 import { kernelSource, wgslRelu } from './source.js';
 
-/** Rows (output channels) and columns (pixels) of one workgroup's tile: TM = 8 RA, TN = 32 CB. */
-export interface SubgroupTile { RA: number; CB: number }
+/**
+ * One workgroup's tile: TM = 8 RA rows (output channels) by TN columns (pixels). With `halves` 1, every lane owns
+ * 4 CB columns of all TM rows (TN = 32 CB); with 2, lanes 0-3 own the first TM / 2 rows and lanes 4-7 the others,
+ * over the same 16 CB columns (TN = 16 CB), for images too small to give all 8 lanes columns of their own.
+ */
+export interface SubgroupTile { RA: number; CB: number; halves: 1 | 2 }
 
 export const subgroupTiles: Record<string, SubgroupTile> = {
-  sg32x64: { RA: 4, CB: 2 },   // most layers
-  sg32x32: { RA: 4, CB: 1 },   // 32 columns or fewer per image (4x4 and 8x4 planes)
+  sg32x64: { RA: 4, CB: 2, halves: 1 },   // most layers
+  sg32x32: { RA: 4, CB: 1, halves: 1 },   // 17 to 32 columns per image
+  sg64x16: { RA: 8, CB: 1, halves: 2 },   // 16 columns or fewer per image (4x4 planes)
 };
+
+const tileSize = (t: SubgroupTile) => ({ TM: 8 * t.RA, TN: (32 / t.halves) * t.CB });
 
 /** A stride-1 convolution in the kernel's terms: the layer's forward pass, or its backward-input turned into one. */
 export interface SubgroupShape {
@@ -62,35 +69,43 @@ export function subgroupFits(ctx: GpuContext, s: SubgroupShape): boolean {
     s.cin * s.h * s.w <= limit;
 }
 
-/** The tile's name for an output of oh x ow pixels: the narrower one where an image has at most 32 columns. */
+/** The tile's name for an output of oh x ow pixels: narrower ones where an image has at most 32 or 16 columns. */
 export function pickSubgroupTile(oh: number, ow: number): string {
-  return oh * round4(ow) <= 32 ? 'sg32x32' : 'sg32x64';
+  const cols = oh * round4(ow);
+  return cols <= 16 ? 'sg64x16' : cols <= 32 ? 'sg32x32' : 'sg32x64';
 }
 
 function gemmPipeline(ctx: GpuContext, t: SubgroupTile, bias: boolean, relu: boolean): GPUComputePipeline {
-  const TM = 8 * t.RA, TN = 32 * t.CB;
+  const { TM, TN } = tileSize(t);
+  const rows = TM / t.halves;   // rows per lane
   return ctx.pipeline(`subgroupGemm:${TM}x${TN}:${bias}:${relu}`, () => {
     const setup: string[] = [], step: string[] = [], store: string[] = [];
     for (let i = 0; i < t.RA; i++) setup.push(`  let arow${i} = min(m0 + ${8 * i}u + lane, P.M - 1u) * P.row4;`);
+    // split lanes: `half` picks the rows, `slot` the columns
+    setup.push(t.halves === 2 ? '  let half = lane >> 2u;\n  let slot = lane & 3u;' : '  let slot = lane;');
     for (let j = 0; j < t.CB; j++) {
-      setup.push(`  let n${j} = c0 + ${32 * j}u + 4u * lane;`);
+      setup.push(`  let n${j} = c0 + ${(32 / t.halves) * j}u + 4u * slot;`);
       setup.push(`  let col${j} = min(n${j}, P.cols - 4u) / 4u;`);
     }
-    for (let r = 0; r < TM; r++) for (let j = 0; j < t.CB; j++) setup.push(`  var acc${r}_${j} = vec4<f32>(0.0);`);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < t.CB; j++) setup.push(`  var acc${r}_${j} = vec4<f32>(0.0);`);
     for (let i = 0; i < t.RA; i++) step.push(`        let a${i} = wr[arow${i} + t];`);
     for (let c = 0; c < 4; c++) {
       for (let j = 0; j < t.CB; j++) step.push(`        let b${c}_${j} = xs[xb + ${c}u * P.plane4 + col${j}];`);
     }
-    for (let r = 0; r < TM; r++) {
-      step.push(`        { let w = subgroupBroadcast(a${r >> 3}, ${r & 7}u);`);
+    for (let r = 0; r < rows; r++) {
+      // row r of this lane's half: loaded by lane r % 8 (rows / 8 is whole, so both halves' rows have that lane)
+      const w = t.halves === 1 ? `subgroupBroadcast(a${r >> 3}, ${r & 7}u)`
+        : `select(subgroupBroadcast(a${r >> 3}, ${r & 7}u), subgroupBroadcast(a${(rows + r) >> 3}, ${r & 7}u), half == 1u)`;
+      step.push(`        { let w = ${w};`);
       for (let j = 0; j < t.CB; j++) {
         step.push(`          acc${r}_${j} += w.x * b0_${j} + w.y * b1_${j} + w.z * b2_${j} + w.w * b3_${j};`);
       }
       step.push('        }');
     }
-    for (let r = 0; r < TM; r++) for (let j = 0; j < t.CB; j++) store.push(`  store(image, m0 + ${r}u, n${j}, acc${r}_${j});`);
+    const row0 = t.halves === 2 ? `m0 + half * ${rows}u` : 'm0';
+    for (let r = 0; r < rows; r++) for (let j = 0; j < t.CB; j++) store.push(`  store(image, ${row0} + ${r}u, n${j}, acc${r}_${j});`);
     return kernelSource('subgroup_gemm.wgsl', {
-      TM, TN, CB: t.CB, RA: t.RA,
+      TM, TN,
       BIAS_BINDING: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
       EPILOGUE: [bias ? '  r += bias[P.bias_base + m];' : '', relu ? `  r = ${wgslRelu('r')};` : ''].join('\n'),
       SETUP: setup.join('\n'), STEP: step.join('\n'), STORE: store.join('\n'),
@@ -98,12 +113,19 @@ function gemmPipeline(ctx: GpuContext, t: SubgroupTile, bias: boolean, relu: boo
   }, 'main');
 }
 
-function padPipeline(ctx: GpuContext, rule: ReluMask['rule'] | null): GPUComputePipeline {
+function padPipeline(ctx: GpuContext, kw: number, rule: ReluMask['rule'] | null): GPUComputePipeline {
   const readsY = rule !== null && rule !== 'reluDeconvnet';
-  return ctx.pipeline(`subgroupConv:pad:${rule ?? 'plain'}`, () => kernelSource('shift_pad.wgsl', {
-    MASK_BINDING: readsY ? '@group(0) @binding(3) var<storage, read> mask_in: array<f32>;' : '',
-    LOAD: rule ? reluRuleExpr(rule, 'mask_in[i - PP.x_base + PP.mask_base]', 'x_in[i]') : 'x_in[i]',
-  }), 'pad');
+  return ctx.pipeline(`subgroupConv:pad:${kw}:${rule ?? 'plain'}`, () => {
+    // the KW + 3 values of this row that the KW shifted vec4s read, then the vec4s
+    const body = [...Array(kw + 3).keys()].map((e) => `  let v${e} = padded(plane, row_ok, iy, ix + ${e});`);
+    for (let kx = 0; kx < kw; kx++) body.push(`  xs[at + ${kx}u * PP.copy4] = vec4<f32>(v${kx}, v${kx + 1}, v${kx + 2}, v${kx + 3});`);
+    return kernelSource('shift_pad.wgsl', {
+      KW: kw,
+      BODY: body.join('\n'),
+      MASK_BINDING: readsY ? '@group(0) @binding(3) var<storage, read> mask_in: array<f32>;' : '',
+      LOAD: rule ? reluRuleExpr(rule, 'mask_in[i - PP.x_base + PP.mask_base]', 'x_in[i]') : 'x_in[i]',
+    });
+  }, 'pad');
 }
 
 const operand = (storage: GpuStorage, size: number): Operand => ({ storage, offset: 0, shape: [size], size });
@@ -123,17 +145,17 @@ export function subgroupConv(ctx: GpuContext, s: SubgroupShape, x: Operand, w: O
   if (!wr) {
     wr = ctx.allocStorage(rows);
     const ww = ctx.window(w), rw = ctx.window(operand(wr, rows));
-    ctx.dispatch(ctx.pipeline('subgroupConv:weights', () => kernelSource('shift_pad.wgsl', { MASK_BINDING: '', LOAD: '0.0' }), 'weights'),
+    ctx.dispatch(ctx.pipeline('subgroupConv:weights', () => kernelSource('shift_pad.wgsl', { KW: 1, BODY: '', MASK_BINDING: '', LOAD: '0.0' }), 'weights'),
       [rw, ww], [rows, s.cout, s.cin, g.cp, s.kh, s.kw, opts.turned ? 1 : 0, ww.base], Math.ceil(rows / WORKGROUP),
       'subgroupConv:weights');
     ctx.keepDerived(wBuffer, key, wr);
   }
   const name = pickSubgroupTile(s.oh, s.ow);
   const tile = subgroupTiles[name];
-  const TM = 8 * tile.RA, TN = 32 * tile.CB;
+  const { TM, TN } = tileSize(tile);
   const gemm = gemmPipeline(ctx, tile, bias !== null, opts.relu);
   const rule = opts.mask?.rule ?? null;
-  const pad = padPipeline(ctx, rule);
+  const pad = padPipeline(ctx, s.kw, rule);
   const readsY = rule !== null && rule !== 'reluDeconvnet';
   const inImage = s.cin * s.h * s.w, outImage = s.cout * s.oh * s.ow;
   const per = Math.max(1, Math.min(s.batch, Math.floor(ctx.maxWindowElements / Math.max(g.image, inImage, outImage))));
@@ -147,9 +169,10 @@ export function subgroupConv(ctx: GpuContext, s: SubgroupShape, x: Operand, w: O
       const xw = ctx.window(x, n0 * inImage, nb * inImage);
       const yw = readsY ? ctx.window(opts.mask!.y, n0 * inImage, nb * inImage) : null;
       const sw = ctx.window(operand(xs, nb * g.image));
-      const count = (nb * g.image) / 4;
+      const copy4 = (g.cp * g.hp * g.wp) / 4;
+      const count = nb * copy4;
       ctx.dispatch(pad, yw ? [sw, xw, yw] : [sw, xw], [
-        count, s.cin, s.h, s.w, g.cp, g.hp, g.wp / 4, s.kw, { i: s.padTop }, { i: s.padLeft }, xw.base, yw?.base ?? 0,
+        count, s.cin, s.h, s.w, g.cp, g.hp, g.wp / 4, copy4, { i: s.padTop }, { i: s.padLeft }, xw.base, yw?.base ?? 0,
       ], Math.ceil(count / WORKGROUP), 'subgroupConv:pad');
       const ow = ctx.window(out, n0 * outImage, nb * outImage);
       ctx.dispatch(gemm, bw ? [ow, rw, sw, bw] : [ow, rw, sw], [
