@@ -1,7 +1,8 @@
 // conv2d on WebGPU as implicit GEMMs (gemm.wgsl main, three specialisations). The im2col matrix is never
 // materialised: the loaders decode (channel, kh, kw) from k and (image, pixel) from the column. Every shape
 // constant is baked into the shader, so the compiler turns the divisions into multiplications; the batch
-// size stays a uniform. Groups run along workgroup z.
+// size stays a uniform. Groups run along workgroup z. planConv picks this direct GEMM, Winograd (winograd.ts) or,
+// on adapters with 8-invocation subgroups, the subgroup kernel (subgroupconv.ts, lavapipe's default for stride 1).
 //
 //   forward          out[co, (n, p)]  = sum_{ci, kh, kw} W[co, (ci, kh, kw)] * X[(ci, kh, kw), (n, p)]
 //   backward input   dX[ci, (n, q)]   = sum_{co, kh, kw} W[co, ci, kh, kw] * dY[co, n, q - k]    (flipped kernel)
