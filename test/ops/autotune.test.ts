@@ -164,4 +164,27 @@ await onEachBackend('conv2d autotuner settings', [
     await init({ backend: name });
     t.equal(gpu()!.autotune, !gpu()!.isCpuAdapter, 'unset, the tuner runs on GPUs and not on CPU adapters');
   }],
+  ['CONVIS_CONV and CONVIS_GEMM_TILE take known names only, checked before a device opens', async (t, name) => {
+    if (name !== 'webgpu') return t.pass('kernel choices are a WebGPU matter');
+    await close();
+    const tile = process.env.CONVIS_GEMM_TILE;
+    try {
+      process.env.CONVIS_CONV = 'fft';
+      await rejects(t, init({ backend: name }), /init: CONVIS_CONV=fft is not direct, winograd or subgroup/);
+      delete process.env.CONVIS_CONV;
+      process.env.CONVIS_GEMM_TILE = 'huge';
+      await rejects(t, init({ backend: name }), /init: CONVIS_GEMM_TILE=huge is not a tile; use one of large, /);
+      process.env.CONVIS_CONV = 'subgroup';
+      process.env.CONVIS_GEMM_TILE = 'medium';
+      await init({ backend: name });
+      t.equal(gpu()!.convAlgorithm, 'subgroup', 'CONVIS_CONV=subgroup pins the subgroup kernel');
+      t.equal(gpu()!.tileOverride, (await import('../../src/backend/webgpu/gemm.js')).tileConfigs.medium, 'CONVIS_GEMM_TILE=medium pins that tile');
+    } finally {
+      delete process.env.CONVIS_CONV;
+      if (tile === undefined) delete process.env.CONVIS_GEMM_TILE;
+      else process.env.CONVIS_GEMM_TILE = tile;
+    }
+    await close();
+    await init({ backend: name });
+  }],
 ]);

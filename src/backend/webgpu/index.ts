@@ -4,6 +4,7 @@ import type { Backend, Conv2dParams, ElementwiseOp, LrnParams, MemoryStats, Oper
 import { tunePending } from './autotune.js';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from './conv.js';
 import { GpuContext, type GpuStorage } from './context.js';
+import { tileConfigs } from './gemm.js';
 import { elementwise, reduce, softmax, softmaxBackward } from './elementwise.js';
 import { copyAxis, pad2d } from './layout.js';
 import { lrn, lrnBackward } from './lrn.js';
@@ -31,6 +32,14 @@ export async function openWebGpu(opts: WebGpuOptions = {}): Promise<WebGpuBacken
   const tune = process.env.CONVIS_AUTOTUNE;
   if (tune !== undefined && tune !== '' && tune !== '0' && tune !== '1') {
     throw new Error(`init: CONVIS_AUTOTUNE=${tune} is not 0 (off) or 1 (on)`);
+  }
+  const conv = process.env.CONVIS_CONV;
+  if (conv && conv !== 'direct' && conv !== 'winograd' && conv !== 'subgroup') {
+    throw new Error(`init: CONVIS_CONV=${conv} is not direct, winograd or subgroup`);
+  }
+  const pinned = process.env.CONVIS_GEMM_TILE;
+  if (pinned && !Object.hasOwn(tileConfigs, pinned)) {
+    throw new Error(`init: CONVIS_GEMM_TILE=${pinned} is not a tile; use one of ${Object.keys(tileConfigs).join(', ')}`);
   }
   dawnModule ??= await import('webgpu');
   const flags = [...(opts.dawnFlags ?? [])];
