@@ -39,22 +39,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read> xs: array<vec4<f32>>;
 {{BIAS_BINDING}}
 
-fn finish(m: u32, v: f32) -> f32 {
+// The epilogue of four pixels of one row: bias b (when bound) and the ReLU, on the vec4 at once.
+fn finish(v: vec4<f32>, b: f32) -> vec4<f32> {
   var r = v;
 {{EPILOGUE}}
   return r;
 }
 
-/** Stores the four pixels from column n of row m of the tile, those that are in the image. */
-fn store(image: u32, m: u32, n: u32, v: vec4<f32>) {
-  if (m >= P.M || n >= P.cols) { return; }
-  let y = n / P.wp;
-  let x = n % P.wp;
-  let at = P.out_base + image * P.out_image + m * P.ohw + y * P.ow + x;
-  out[at] = finish(m, v.x);
-  if (x + 1u < P.ow) { out[at + 1u] = finish(m, v.y); }
-  if (x + 2u < P.ow) { out[at + 2u] = finish(m, v.z); }
-  if (x + 3u < P.ow) { out[at + 3u] = finish(m, v.w); }
+/**
+ * Stores four pixels at `at`, of which those at x + e >= OW (padding columns) are not in the image: their stores
+ * are turned onto pixel 0 with pixel 0's value, so that no lane branches (llvmpipe tests each lane of a store
+ * under a condition; with selects the epilogue also compiles several times faster).
+ */
+fn store4(at: u32, v: vec4<f32>, e1: bool, e2: bool, e3: bool) {
+  out[at] = v.x;
+  out[select(at, at + 1u, e1)] = select(v.x, v.y, e1);
+  out[select(at, at + 2u, e2)] = select(v.x, v.z, e2);
+  out[select(at, at + 3u, e3)] = select(v.x, v.w, e3);
 }
 
 @compute @workgroup_size(8)

@@ -79,8 +79,12 @@ await onEachBackend('conv2d bad input', [
     t.ok(Number.isNaN(y[1]), 'NaN stays NaN');
     t.equal(y[4], Infinity, 'Inf stays Inf');
     t.deepEqual([y[0], y[2], y[8]], [1, 3, 1], 'finite values are untouched');
-    x.dispose();
-    w.dispose();
+    // with the ReLU fused into the epilogue: NaN kept (as PyTorch's relu), -Inf and negatives to 0
+    const x2 = tensor([1, NaN, -3, 4, Infinity, -Infinity, 0, -1, 2], [1, 1, 3, 3]);
+    const r = Array.from(await ops.conv2d(x2, w, null, { fuseRelu: true }).data());
+    t.ok(Number.isNaN(r[1]), 'fused ReLU: NaN stays NaN');
+    t.deepEqual([r[0], r[2], r[3], r[4], r[5], r[6], r[7], r[8]], [1, 0, 4, Infinity, 0, 0, 0, 2], 'fused ReLU: max(x, 0) elsewhere');
+    for (const v of [x, x2, w]) v.dispose();
   }],
 ]);
 

@@ -23,11 +23,12 @@ export function kernelSource(file: string, values: Record<string, string | numbe
  * WGSL for "x is NaN" as a bit test: `x != x` may be folded away by compilers that assume floats are never NaN,
  * and WGSL leaves max() / min() with a NaN operand to the implementation (lavapipe returns the number).
  */
-export function wgslIsNan(x: string): string {
-  return `((bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u)`;
+export function wgslIsNan(x: string, width: 1 | 4 = 1): string {
+  const u = width === 1 ? 'u32' : 'vec4<u32>';
+  return `((bitcast<${u}>(${x}) & ${u}(0x7fffffffu)) > ${u}(0x7f800000u))`;
 }
 
-/** max(x, 0) that keeps a NaN, as PyTorch's relu and the native backend do. */
-export function wgslRelu(x: string): string {
-  return `select(max(${x}, 0.0), ${x}, ${wgslIsNan(x)})`;
+/** max(x, 0) that keeps a NaN, as PyTorch's relu and the native backend do; x an f32, or a vec4<f32> with width 4. */
+export function wgslRelu(x: string, width: 1 | 4 = 1): string {
+  return `select(max(${x}, ${width === 1 ? '0.0' : 'vec4<f32>(0.0)'}), ${x}, ${wgslIsNan(x, width)})`;
 }

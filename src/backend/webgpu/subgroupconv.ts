@@ -102,12 +102,31 @@ function gemmPipeline(ctx: GpuContext, t: SubgroupTile, bias: boolean, relu: boo
       }
       step.push('        }');
     }
+    // the epilogue: each column group's place once; each row's bias loaded by one lane and broadcast like its weights
     const row0 = t.halves === 2 ? `m0 + half * ${rows}u` : 'm0';
-    for (let r = 0; r < rows; r++) for (let j = 0; j < t.CB; j++) store.push(`  store(image, ${row0} + ${r}u, n${j}, acc${r}_${j});`);
+    for (let j = 0; j < t.CB; j++) {
+      store.push(`  let x${j} = n${j} % P.wp;`);
+      store.push(`  let at${j} = P.out_base + image * P.out_image + (n${j} / P.wp) * P.ow + x${j};`);
+      store.push(`  let ok${j} = n${j} < P.cols;`);
+      store.push(`  let e${j} = vec3<bool>(x${j} + 1u < P.ow, x${j} + 2u < P.ow, x${j} + 3u < P.ow);`);
+    }
+    if (bias) for (let i = 0; i < t.RA; i++) store.push(`  let bias${i} = bias[P.bias_base + min(m0 + ${8 * i}u + lane, P.M - 1u)];`);
+    for (let r = 0; r < rows; r++) {
+      const b = !bias ? '0.0' : t.halves === 1 ? `subgroupBroadcast(bias${r >> 3}, ${r & 7}u)`
+        : `select(subgroupBroadcast(bias${r >> 3}, ${r & 7}u), subgroupBroadcast(bias${(rows + r) >> 3}, ${r & 7}u), half == 1u)`;
+      store.push(`  { let m = ${row0} + ${r}u; let b = ${b};`);
+      for (let j = 0; j < t.CB; j++) {
+        store.push(`    if (m < P.M && ok${j}) { store4(at${j} + m * P.ohw, finish(acc${r}_${j}, b), e${j}.x, e${j}.y, e${j}.z); }`);
+      }
+      store.push('  }');
+    }
+    const epilogue: string[] = [];
+    if (bias) epilogue.push('  r += vec4<f32>(b);');
+    if (relu) epilogue.push(`  r = ${wgslRelu('r', 4)};`);
     return kernelSource('subgroup_gemm.wgsl', {
       TM, TN,
       BIAS_BINDING: bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : '',
-      EPILOGUE: [bias ? '  r += bias[P.bias_base + m];' : '', relu ? `  r = ${wgslRelu('r')};` : ''].join('\n'),
+      EPILOGUE: epilogue.join('\n'),
       SETUP: setup.join('\n'), STEP: step.join('\n'), STORE: store.join('\n'),
     });
   }, 'main');
