@@ -2,22 +2,15 @@
 // relu): a batch-1 linear layer's input gradient, B being the layer's weight [out, in], on CPU adapters.
 // gemv.wgsl walks all of K for 4 columns per invocation, so a subgroup reads 128 bytes of each row of B before it
 // moves a whole row (kilobytes) on: every few loads touch a new page. Here a workgroup owns a block of BLOCK_K rows
-// and 1,024 columns, 16 per invocation, and writes its partial sums; `sum` adds the blocks and applies the
-// epilogue. The same 4096 x 4096 product took about half the time on lavapipe (bench/RESULTS.md).
-// Each entry point has its own uniform block at binding 0.
+// and 1,024 columns, 16 per invocation, and writes its partial sums [block, M, N]; the split-K sum (splitk.wgsl)
+// adds the blocks and applies the epilogue. The same 4096 x 4096 product took about half the time on lavapipe
+// (bench/RESULTS.md).
 
 struct BlockParams {
   M: u32, N: u32, K: u32, block_k: u32,
   a_base: u32, b_base: u32, sam: u32, sak: u32,
   sbk: u32, _p0: u32, _p1: u32, _p2: u32,
 }
-
-struct SumParams {
-  M: u32, N: u32, splits: u32, scm: u32,
-  c_base: u32, bias_base: u32, _p0: u32, _p1: u32,
-}
-
-// ---------------------------------------------------------------- block
 
 @group(0) @binding(0) var<uniform> PB: BlockParams;
 @group(0) @binding(1) var<storage, read_write> partial_out: array<vec4<f32>>;
@@ -39,25 +32,4 @@ fn block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
 {{STEP}}
   }
 {{STORE}}
-}
-
-// ---------------------------------------------------------------- sum
-
-@group(0) @binding(0) var<uniform> PS: SumParams;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> partial_in: array<f32>;
-{{BIAS_BINDING}}
-
-@compute @workgroup_size(64)
-fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-       @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-  if (i >= PS.M * PS.N) { return; }
-  let m = i / PS.N;
-  let n = i % PS.N;
-  var v = 0.0;
-  for (var s = 0u; s < PS.splits; s++) { v += partial_in[(s * PS.M + m) * PS.N + n]; }
-  let at = PS.c_base + m * PS.scm + n;
-{{EPILOGUE}}
-  out[at] = v;
 }

@@ -36,6 +36,13 @@ const STAGING_POOL_BYTES = 256 * 2 ** 20;
  */
 const FIRST_SUBMIT = 4;
 
+/** The convolution algorithms a caller may pin (ctx.convAlgorithm, CONVIS_CONV). */
+export const CONV_ALGORITHMS = ['direct', 'winograd', 'subgroup'] as const;
+export type ConvAlgorithm = typeof CONV_ALGORITHMS[number];
+export function isConvAlgorithm(v: unknown): v is ConvAlgorithm {
+  return (CONV_ALGORITHMS as readonly unknown[]).includes(v);
+}
+
 export class GpuContext {
   readonly maxBindingBytes: number;
   readonly storageAlign: number;
@@ -94,8 +101,11 @@ export class GpuContext {
   tileOverride: TileConfig | null = null;
   /** forces the split-K factor of GEMMs that may split (tests of the split path on any adapter) */
   splitOverride: number | null = null;
-  /** forces how 3x3 stride-1 convolutions run: 'direct' (implicit GEMM) or 'winograd' where it applies; tests */
-  convAlgorithm: 'direct' | 'winograd' | 'subgroup' | null = null;
+  /**
+   * forces how convolutions run where the algorithm applies (else the direct GEMM): 'direct' (implicit GEMM),
+   * 'winograd' (3x3 stride 1) or 'subgroup' (stride 1, 8-invocation subgroups); tests, benchmarks, CONVIS_CONV
+   */
+  convAlgorithm: ConvAlgorithm | null = null;
   /** the subgroup size where the device has the subgroups feature and the adapter a single size; else null */
   readonly subgroupSize: number | null;
   /** forces the GEMV kernel of matmuls with at most 4 rows: 'lanes' (gemv.wgsl) or 'workgroup' (gemv_wg.wgsl); tests */
@@ -131,7 +141,7 @@ export class GpuContext {
     const pinned = process.env.CONVIS_GEMM_TILE;
     if (pinned && Object.hasOwn(tileConfigs, pinned)) this.tileOverride = tileConfigs[pinned];
     const conv = process.env.CONVIS_CONV;
-    if (conv === 'direct' || conv === 'winograd' || conv === 'subgroup') this.convAlgorithm = conv;
+    if (isConvAlgorithm(conv)) this.convAlgorithm = conv;
     // CONVIS_AUTOTUNE=0 / 1 turns the convolution tuner off / on; by default it runs on GPUs only
     const tune = process.env.CONVIS_AUTOTUNE;
     this.autotune = tune === '1' || (tune !== '0' && !this.isCpuAdapter);

@@ -8,6 +8,7 @@
 import { gemmLabel } from './gemm.js';
 import type { GpuContext, Window } from './context.js';
 import { kernelSource, wgslRelu } from './source.js';
+import { sumSlices } from './splitk.js';
 
 export const GEMV_MAX_ROWS = 4;
 const COLS = 4;
@@ -106,7 +107,7 @@ const BLOCK_K = 256;
 /** vec4 columns per invocation there (16 columns; a workgroup of 64 covers 1,024) */
 const BLOCK_COLS4 = 4;
 
-/** gemv() for B contiguous along n on CPU adapters: blocks of BLOCK_K rows into partial sums, then their sum. */
+/** gemv() for B contiguous along n on CPU adapters: blocks of BLOCK_K rows into partial sums, then their sum (splitk.ts). */
 function blockedGemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Window; bias: Window | null },
                      dims: { M: number; N: number; K: number }, strides: { sam: number; sak: number; sbk: number; scm: number },
                      opts: { accumulate: boolean; relu: boolean }, rows: number, aVec: boolean): void {
@@ -129,19 +130,7 @@ function blockedGemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Wind
     STORE: ms.flatMap((m) => js.map((j) =>
       `  if (${m}u < PB.M && c4 + ${j}u < n4) { partial_out[(wid.y * PB.M + ${m}u) * n4 + c4 + ${j}u] = acc${m}_${j}; }`)).join('\n'),
     A_BINDING: aVec ? '@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;' : '@group(0) @binding(2) var<storage, read> a: array<f32>;',
-    BIAS_BINDING: '', EPILOGUE: '',
   }), 'block');
-  const bias = windows.bias !== null;
-  const sumKey = `gemv_blocks:sum:${bias}:${opts.accumulate}:${opts.relu}`;
-  const sumPipeline = ctx.pipeline(sumKey, () => kernelSource('gemv_blocks.wgsl', {
-    SETUP: '', STEP: '', STORE: '', A_BINDING: '@group(0) @binding(2) var<storage, read> a: array<f32>;',
-    BIAS_BINDING: bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : '',
-    EPILOGUE: [
-      bias ? '  v += bias[PS.bias_base + n];' : '',
-      opts.accumulate ? '  v += out[at];' : '',
-      opts.relu ? `  v = ${wgslRelu('v')};` : '',
-    ].join('\n'),
-  }), 'sum');
   const splits = Math.ceil(K / BLOCK_K);
   const partial = ctx.allocStorage(splits * M * N);
   try {
@@ -149,10 +138,10 @@ function blockedGemv(ctx: GpuContext, windows: { out: Window; a: Window; b: Wind
     ctx.dispatch(blockPipeline, [pw, windows.a, windows.b], [
       M, N, K, BLOCK_K, windows.a.base, windows.b.base, strides.sam, strides.sak, strides.sbk, 0, 0, 0,
     ], [Math.ceil(N / (4 * BLOCK_COLS4 * 64)), splits, 1], gemmLabel(ctx, 'gemv', M, N, K, 1, `${rows}${aVec ? 'v' : ''}blocks`));
-    const list = [windows.out, pw];
-    if (windows.bias) list.push(windows.bias);
-    ctx.dispatch(sumPipeline, list, [M, N, splits, strides.scm, windows.out.base, windows.bias?.base ?? 0, 0, 0],
-      Math.ceil((M * N) / 64), 'gemv:sum');
+    sumSlices(ctx, pw, windows.out, {
+      n: M * N, splits, stride: M * N, cols: N, rowStride: strides.scm,
+      bias: windows.bias, biasDiv: 1, biasMod: N, accumulate: opts.accumulate, relu: opts.relu,
+    });
   } finally {
     ctx.releaseStorage(partial);
   }

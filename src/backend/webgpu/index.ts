@@ -3,7 +3,7 @@
 import type { Backend, Conv2dParams, ElementwiseOp, LrnParams, MemoryStats, Operand, Pool2dParams, ReluMask, Storage } from '../interface.js';
 import { tunePending } from './autotune.js';
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from './conv.js';
-import { GpuContext, type GpuStorage } from './context.js';
+import { CONV_ALGORITHMS, GpuContext, type GpuStorage, isConvAlgorithm } from './context.js';
 import { tileConfigs } from './gemm.js';
 import { elementwise, reduce, softmax, softmaxBackward } from './elementwise.js';
 import { copyAxis, pad2d } from './layout.js';
@@ -34,8 +34,8 @@ export async function openWebGpu(opts: WebGpuOptions = {}): Promise<WebGpuBacken
     throw new Error(`init: CONVIS_AUTOTUNE=${tune} is not 0 (off) or 1 (on)`);
   }
   const conv = process.env.CONVIS_CONV;
-  if (conv && conv !== 'direct' && conv !== 'winograd' && conv !== 'subgroup') {
-    throw new Error(`init: CONVIS_CONV=${conv} is not direct, winograd or subgroup`);
+  if (conv && !isConvAlgorithm(conv)) {
+    throw new Error(`init: CONVIS_CONV=${conv} is not ${CONV_ALGORITHMS.slice(0, -1).join(', ')} or ${CONV_ALGORITHMS.at(-1)}`);
   }
   const pinned = process.env.CONVIS_GEMM_TILE;
   if (pinned && !Object.hasOwn(tileConfigs, pinned)) {
