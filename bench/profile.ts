@@ -165,10 +165,15 @@ function describe(label: string, images: number): { key: string; category: strin
       return { key: `conv dX ${g.kernel}${g.M}<-${g.K / g.taps} @${px(g.N)}`, category: 'conv backward-input', flops, tile: g.tile + split };
     case 'conv2dBackwardWeight':
       return { key: `conv dW ${g.kernel}${g.M}x${g.N / g.taps}`, category: 'conv backward-weight', flops, tile: g.tile };
-    case 'winogradGemm':
-      return { key: `Winograd GEMMs ${g.K}->${g.M} @${px(4 * g.N)}`, category: 'Winograd GEMMs', flops, tile: g.tile + split };
-    default:
+    default: {
+      // winograd.ts labels its GEMMs winogradGemm:<m>x<images in the chunk>: N is the chunk's tiles of m x m pixels
+      const w = /^winogradGemm:(\d)x(\d+)$/.exec(g.kind);
+      if (w) {
+        const m = +w[1], pixels = Math.round(Math.sqrt((g.N * m * m) / +w[2]));
+        return { key: `Winograd F(${m}x${m}) GEMMs ${g.K}->${g.M} @${pixels}`, category: 'Winograd GEMMs', flops, tile: g.tile + split };
+      }
       return { key: `${g.kind} ${g.M}x${g.N}x${g.K}`, category: 'matmul (linear layers)', flops, tile: g.tile + split };
+    }
   }
 }
 
@@ -244,15 +249,20 @@ const gflops = (flops: number, ms: number) => (flops > 0 ? fmtRate(flops, ms) : 
 
 /**
  * The convolution tuner's choices (src/backend/webgpu/autotune.ts): per shape the choice and, where this process
- * timed it, the choice's ms beside Winograd's and the fastest direct tile's (wall time of repeated calls).
+ * timed it, the choice's ms beside the Winograd variants' (F(4x4)'s best chunking) and the fastest direct tile's
+ * (wall time of repeated calls).
  */
 function tunerTable(ctx: GpuContext): { header: string[]; rows: string[][] } {
-  const header = ['shape', 'choice', 'choice ms', 'Winograd ms', 'fastest direct']
+  const header = ['shape', 'choice', 'choice ms', 'F(2x2) ms', 'F(4x4) ms', 'fastest direct'];
   const rows: string[][] = [];
+  const best = (t: Record<string, number>, keep: (c: string) => boolean) => Object.entries(t).filter(([c]) => keep(c)).sort((a, b) => a[1] - b[1])[0];
   for (const [key, choice] of [...ctx.convChoices.entries()].sort()) {
     const t = ctx.tuneTimings.get(key);
-    const direct = t ? Object.entries(t).filter(([c]) => c !== 'winograd').sort((a, b) => a[1] - b[1])[0] : undefined;
-    rows.push([key, choice, !t ? '(cached)' : t[choice] === undefined ? '(only candidate)' : fmtMs(t[choice]), t?.winograd !== undefined ? fmtMs(t.winograd) : '—',
+    const direct = t ? best(t, (c) => c.startsWith('direct:')) : undefined;
+    const f4 = t ? best(t, (c) => c.startsWith('winograd4')) : undefined;
+    rows.push([key, choice, !t ? '(cached)' : t[choice] === undefined ? '(only candidate)' : fmtMs(t[choice]),
+      t?.winograd !== undefined ? fmtMs(t.winograd) : '—',
+      f4 ? `${fmtMs(f4[1])}${f4[0] === 'winograd4' ? '' : ` (${f4[0].slice('winograd4'.length)})`}` : '—',
       direct ? `${direct[0].slice('direct:'.length)} ${fmtMs(direct[1])}` : '—']);
   }
   return { header, rows };
@@ -377,7 +387,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (tuned.rows.length) {
     body.push('', `### autotuner: ${ctx.autotune ? 'on' : 'off'}, ${tuned.rows.length} convolution shapes`, '',
-      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd and of the fastest direct tile', '',
+      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd F(2x2, 3x3), of F(4x4, 3x3) (@MiB: its chunk cap where smaller chunks won) and of the fastest direct tile', '',
       markdownTable(tuned.header, tuned.rows));
   }
   for (const sw of sweeps) body.push('', `### tile sweep, batch ${sw.batch} (every GEMM pinned to one tile; conv dispatch kinds' GPU ms summed)`, '', markdownTable(sw.table.header, sw.table.rows));

@@ -2,7 +2,7 @@
 // is here (it is on by default on GPUs only): a shape seen for the first time is tuned at the next read-back, its
 // forward and backward-input each get a choice, results stay equal to the float64 reference under the fixed rule
 // and under the choice, the choices persist in the cache file, a new context reads them back instead of tuning,
-// a cached 'winograd' choice routes the layer through the Winograd transforms, and a corrupt file is replaced.
+// cached 'winograd4' and 'winograd' choices route the layer through their transforms, and a corrupt file is replaced.
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import type test from 'tape';
 import { close, grad, init, ops, tensor } from '../../src/index.js';
 import { backend } from '../../src/runtime.js';
 import type { GpuContext } from '../../src/backend/webgpu/context.js';
+import { TUNE_VERSION } from '../../src/backend/webgpu/autotune.js';
 import { rejects } from '../helpers/assert.js';
 import { onEachBackend } from '../helpers/backends.js';
 import { maxAbsDiff, uniform } from '../helpers/numeric.js';
@@ -68,10 +69,13 @@ await onEachBackend('conv2d autotuner', [
     close1(t, y, wantY, 'the forward output (fixed rule, then tuned)');
     close1(t, gx, wantGx, 'the input gradient');
     t.equal(ctx.tuneRuns - before, 2, 'two shapes tuned: the forward and the backward-input');
-    t.ok(/^(winograd|subgroup|direct:\w+)$/.test(ctx.convChoices.get(FWD) ?? ''), `forward choice ${ctx.convChoices.get(FWD)}`);
-    t.ok(/^(winograd|subgroup|direct:\w+)$/.test(ctx.convChoices.get(DX) ?? ''), `backward-input choice ${ctx.convChoices.get(DX)}`);
+    t.ok(/^(winograd4?|subgroup|direct:\w+)$/.test(ctx.convChoices.get(FWD) ?? ''), `forward choice ${ctx.convChoices.get(FWD)}`);
+    t.ok(/^(winograd4?|subgroup|direct:\w+)$/.test(ctx.convChoices.get(DX) ?? ''), `backward-input choice ${ctx.convChoices.get(DX)}`);
     const timed = ctx.tuneTimings.get(FWD) ?? {};
-    t.ok('winograd' in timed && Object.keys(timed).some((c) => c.startsWith('direct:')), 'Winograd and the direct kernel were both timed');
+    t.ok('winograd' in timed && 'winograd4' in timed && Object.keys(timed).some((c) => c.startsWith('direct:')),
+      'both Winograd variants and the direct kernel were timed');
+    // the small-chunk variant is a GPU's candidate, and only where it splits the batch more finely (not this shape)
+    t.notOk('winograd4@16' in timed, 'no small-chunk candidate for a batch this small');
     t.equal('subgroup' in timed, ctx.subgroupSize === 8, `the subgroup kernel timed exactly where the adapter runs it (subgroup size ${ctx.subgroupSize})`);
     t.ok(Object.values(timed).every((ms) => ms > 0 && Number.isFinite(ms)), 'every timing is a positive number of ms');
     const again = await run();
@@ -82,13 +86,13 @@ await onEachBackend('conv2d autotuner', [
     t.equal(file.adapters[ctx.adapterName][FWD], ctx.convChoices.get(FWD), 'the cache file holds the forward choice under this adapter');
     t.equal(file.adapters[ctx.adapterName][DX], ctx.convChoices.get(DX), 'and the backward-input choice');
   }],
-  ['a new context reads the cache instead of tuning; a cached Winograd choice is followed', async (t, name) => {
+  ['a new context reads the cache instead of tuning; cached Winograd choices are followed', async (t, name) => {
     if (!gpu()) return t.pass('the tuner is a WebGPU matter');
     await close();
     await init({ backend: name });
     const ctx = gpu()!;
     const file = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    file.adapters[ctx.adapterName][FWD] = 'winograd';
+    file.adapters[ctx.adapterName][FWD] = 'winograd4';
     file.adapters[ctx.adapterName][DX] = 'winograd';
     writeFileSync(cacheFile, JSON.stringify(file));
     tuneInto(ctx, cacheFile);
@@ -102,10 +106,11 @@ await onEachBackend('conv2d autotuner', [
       ctx.timestampWrites = null;
     }
     t.equal(ctx.tuneRuns, 0, 'nothing tuned: both choices came from the file');
-    // forward twice (the value, then inside grad) and backward-input once
-    t.equal(labels.filter((l) => l === 'winograd:input').length, 3, 'every pass ran through the Winograd transforms');
+    // forward twice (the value, then inside grad) through F(4x4), and backward-input once through F(2x2)
+    t.equal(labels.filter((l) => l === 'winograd4:input').length, 2, 'both forward passes ran through F(4x4, 3x3)');
+    t.equal(labels.filter((l) => l === 'winograd:input').length, 1, 'backward-input ran through F(2x2, 3x3)');
   }],
-  ['a corrupt cache file is replaced; an unknown tile in it is tuned anew', async (t) => {
+  ['a corrupt cache file is replaced; an unknown tile or algorithm in it is tuned anew', async (t) => {
     const ctx = gpu();
     if (!ctx) return t.pass('the tuner is a WebGPU matter');
     writeFileSync(cacheFile, '{ not json');
@@ -115,7 +120,7 @@ await onEachBackend('conv2d autotuner', [
     close1(t, first.y, wantY, 'the forward output');
     t.equal(ctx.tuneRuns - before, 2, 'both shapes tuned');
     const file = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    t.equal(file.version, 1, 'the file is valid JSON again');
+    t.equal(file.version, TUNE_VERSION, 'the file is valid JSON again, of this version');
     file.adapters[ctx.adapterName][FWD] = 'direct:nosuchtile';
     writeFileSync(cacheFile, JSON.stringify(file));
     tuneInto(ctx, cacheFile);
@@ -123,6 +128,14 @@ await onEachBackend('conv2d autotuner', [
     close1(t, second.y, wantY, 'the forward output');
     t.equal(ctx.tuneRuns - before, 3, 'the forward shape, whose cached tile does not exist, was tuned again; backward-input was not');
     t.notEqual(ctx.convChoices.get(FWD), 'direct:nosuchtile', `the new choice: ${ctx.convChoices.get(FWD)}`);
+    const third = JSON.parse(readFileSync(cacheFile, 'utf8'));
+    third.adapters[ctx.adapterName][DX] = 'winograd3';
+    writeFileSync(cacheFile, JSON.stringify(third));
+    tuneInto(ctx, cacheFile);
+    const last = await run();
+    close1(t, last.gx, wantGx, 'the input gradient');
+    t.equal(ctx.tuneRuns - before, 4, 'the backward-input shape, cached as an algorithm that does not exist, was tuned again');
+    t.notEqual(ctx.convChoices.get(DX), 'winograd3', `the new choice: ${ctx.convChoices.get(DX)}`);
   }],
 ]);
 
@@ -170,7 +183,7 @@ await onEachBackend('conv2d autotuner settings', [
     const tile = process.env.CONVIS_GEMM_TILE;
     try {
       process.env.CONVIS_CONV = 'fft';
-      await rejects(t, init({ backend: name }), /init: CONVIS_CONV=fft is not direct, winograd or subgroup/);
+      await rejects(t, init({ backend: name }), /init: CONVIS_CONV=fft is not direct, winograd, winograd4 or subgroup/);
       delete process.env.CONVIS_CONV;
       process.env.CONVIS_GEMM_TILE = 'huge';
       await rejects(t, init({ backend: name }), /init: CONVIS_GEMM_TILE=huge is not a tile; use one of large, /);

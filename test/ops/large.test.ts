@@ -99,6 +99,39 @@ const convChunks: OpCase = {
   gradTol: 1e-4,
 };
 
+// Winograd (src/backend/webgpu/winograd.ts) runs a batch in chunks of images whose transformed input and output
+// fit one binding: here F(2x2)'s take 16 x 6 x 36 = 3,456 floats an image (one image a chunk, 3 chunks) and
+// F(4x4)'s 36 x 6 x 9 = 1,944 (two images, then one), forward and backward-input (5 -> 6 channels, then 6 -> 5)
+const gw: ConvGeom = { N: 3, C: 5, H: 12, W: 12, O: 6, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
+const winogradChunks = (alg: 'winograd' | 'winograd4', chunks: number): [string, (t: import('tape').Test) => Promise<void>] =>
+  [`conv2d through ${alg} over 3 images in ${chunks} chunks`, async (t) => {
+    const { backend } = await import('../../src/runtime.js');
+    type Ctx = { convAlgorithm: string | null; timestampWrites: ((label: string) => undefined) | null };
+    const ctx = (backend() as unknown as { ctx?: Ctx }).ctx;
+    if (!ctx) return t.pass('the convolution algorithm is a WebGPU matter');
+    const labels: string[] = [];
+    ctx.convAlgorithm = alg;
+    ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
+    try {
+      await checkOp(t, {
+        name: `${alg}, 3 images`,
+        inputs: [{ shape: [3, 5, 12, 12] }, { shape: [6, 5, 3, 3] }, { shape: [6] }],
+        shape: [3, 6, ...convOut(gw)],
+        run: ([x, w, b]) => ops.conv2d(x, w, b, { padding: 1 }),
+        ref: ([x, w, b]) => conv2d(x, w, b, gw),
+        vjp: ([x, w], r) => conv2dVjp(x, w, r, gw),
+        fwdTol: 1e-5,
+        gradTol: 1e-4,
+      }, alg === 'winograd' ? 20 : 21);
+    } finally {
+      ctx.convAlgorithm = null;
+      ctx.timestampWrites = null;
+    }
+    // the weight gradient's pass is the direct GEMM's: the transforms ran for forward and backward-input only
+    t.equal(labels.filter((l) => l === `${alg}:input`).length, 2 * chunks, `${chunks} input transforms in each of the 2 passes`);
+    t.equal(labels.filter((l) => l === `${alg}:output`).length, 2 * chunks, `${chunks} output transforms in each`);
+  }];
+
 await onEachBackend('large tensors', [
   ['the binding limit is lowered', (t, backend) => {
     if (backend !== 'webgpu') return t.pass('binding limits are a WebGPU matter');
@@ -107,4 +140,6 @@ await onEachBackend('large tensors', [
     });
   }],
   ...[linear, matmulBig, add, mul, sumAll, sumEverything, softmaxRows, conv, convChunks].map((c, i): [string, (t: import('tape').Test) => Promise<void>] => [c.name, (t) => checkOp(t, c, i + 1)]),
+  winogradChunks('winograd', 3),
+  winogradChunks('winograd4', 2),
 ], { maxStorageBufferBindingSize: LIMIT_BYTES });

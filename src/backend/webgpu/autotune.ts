@@ -1,7 +1,7 @@
 // The convolution autotuner: on a GPU, the first time a convolution shape is seen (forward or backward-input,
 // batch size included), the shape is queued; at the next read-back or sync the tuner times every candidate on
-// scratch operands — the direct implicit GEMM under each GPU tile, and Winograd F(2x2, 3x3) where the layer is
-// 3x3 with stride 1 — and keeps the fastest. The choices are kept per adapter (name and driver) in a JSON file,
+// scratch operands — the direct implicit GEMM under each GPU tile, and Winograd F(2x2, 3x3) and F(4x4, 3x3) where
+// the layer is 3x3 with stride 1 (conv.ts winogradCandidates) — and keeps the fastest. The choices are kept per adapter (name and driver) in a JSON file,
 // so a device is tuned once: $CONVIS_TUNE_CACHE, else $XDG_CACHE_HOME/convis/tune.json, else
 // ~/.cache/convis/tune.json. CONVIS_AUTOTUNE=0 turns the tuner off (the fixed rules of pickTile apply),
 // CONVIS_AUTOTUNE=1 turns it on where it is off by default (CPU adapters, whose compiles are slow).
@@ -15,9 +15,10 @@ import { dirname, join } from 'node:path';
 import type { Conv2dParams, Operand } from '../interface.js';
 import type { GpuContext, GpuStorage } from './context.js';
 import { canLoad, tileConfigs } from './gemm.js';
+import { parseWinograd } from './winograd.js';
 
 /** Bumped whenever a kernel changes enough that old timings no longer hold. */
-export const TUNE_VERSION = 1;
+export const TUNE_VERSION = 2;
 
 /** The GEMM tiles a GPU's tuner tries for a direct convolution. */
 export const GPU_TILES = ['large', 'large16', 'tall', 'wide', 'wide8', 'tall8', 'square8', 'medium'] as const;
@@ -31,7 +32,7 @@ export interface ConvSpec {
   w: number[];
   y: number[];
   p: Conv2dParams;
-  /** the candidates, 'direct:<tile>', 'winograd' or 'subgroup' (the caller knows which apply) */
+  /** the candidates, 'direct:<tile>', 'winograd[4][@MiB]' (winograd.ts parseWinograd) or 'subgroup' (the caller knows which apply) */
   candidates: string[];
 }
 
@@ -65,9 +66,10 @@ function readCache(path: string): CacheFile {
   return { version: TUNE_VERSION, adapters: {} };
 }
 
-/** A choice the kernels can follow: Winograd, the subgroup kernel, or a direct GEMM with a tile that exists. */
+/** A choice the kernels can follow: a Winograd variant, the subgroup kernel, or a direct GEMM with a tile that exists. */
 function validChoice(choice: unknown): choice is string {
-  if (choice === 'winograd' || choice === 'subgroup') return true;
+  if (typeof choice === 'string' && parseWinograd(choice) !== null) return true;
+  if (choice === 'subgroup') return true;
   return typeof choice === 'string' && choice.startsWith('direct:') && Object.hasOwn(tileConfigs, choice.slice('direct:'.length));
 }
 

@@ -37,7 +37,7 @@ const STAGING_POOL_BYTES = 256 * 2 ** 20;
 const FIRST_SUBMIT = 4;
 
 /** The convolution algorithms a caller may pin (ctx.convAlgorithm, CONVIS_CONV). */
-export const CONV_ALGORITHMS = ['direct', 'winograd', 'subgroup'] as const;
+export const CONV_ALGORITHMS = ['direct', 'winograd', 'winograd4', 'subgroup'] as const;
 export type ConvAlgorithm = typeof CONV_ALGORITHMS[number];
 export function isConvAlgorithm(v: unknown): v is ConvAlgorithm {
   return (CONV_ALGORITHMS as readonly unknown[]).includes(v);
@@ -103,7 +103,8 @@ export class GpuContext {
   splitOverride: number | null = null;
   /**
    * forces how convolutions run where the algorithm applies (else the direct GEMM): 'direct' (implicit GEMM),
-   * 'winograd' (3x3 stride 1) or 'subgroup' (stride 1, 8-invocation subgroups); tests, benchmarks, CONVIS_CONV
+   * 'winograd' / 'winograd4' (F(2x2, 3x3) / F(4x4, 3x3): 3x3 stride 1) or 'subgroup' (stride 1, 8-invocation
+   * subgroups); tests, benchmarks, CONVIS_CONV
    */
   convAlgorithm: ConvAlgorithm | null = null;
   /** the subgroup size where the device has the subgroups feature and the adapter a single size; else null */
@@ -114,7 +115,7 @@ export class GpuContext {
   autotune: boolean;
   /** where the tuner's choices persist (null: in memory only) */
   tuneCachePath: string | null;
-  /** the tuner's choices by convKey: 'winograd' or 'direct:<tile>' */
+  /** the tuner's choices by convKey: 'winograd[4][@MiB]', 'subgroup' or 'direct:<tile>' */
   readonly convChoices = new Map<string, string>();
   /** shapes seen without a choice, tuned at the next read-back or sync */
   readonly pendingConv = new Map<string, ConvSpec>();

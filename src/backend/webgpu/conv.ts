@@ -17,7 +17,8 @@ import { pickTile } from './matmul.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 import { subgroupConv, subgroupConvAvailable, subgroupFits, type SubgroupShape, subgroupShapeFits } from './subgroupconv.js';
-import { winogradConv, winogradFits, type WinogradShape, winogradShapeFits } from './winograd.js';
+import { parseWinograd, winogradConv, winogradFits, winogradImagesPerChunk, type WinogradShape, winogradShapeFits,
+  type WinogradVariant } from './winograd.js';
 
 // The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
 // or, for tiles with `bakeShapes: false`, read from the uniform block so one pipeline serves every shape.
@@ -89,8 +90,24 @@ function imagesPerChunk(ctx: GpuContext, perImage: number[], fn: string): number
 }
 
 /** How one convolution runs: through Winograd or the subgroup kernel (their shapes), or as a direct implicit GEMM with this tile. */
-type ConvPlan = { algorithm: 'winograd'; shape: WinogradShape } | { algorithm: 'subgroup'; shape: SubgroupShape }
+type ConvPlan = { algorithm: 'winograd'; shape: WinogradShape; variant: WinogradVariant } | { algorithm: 'subgroup'; shape: SubgroupShape }
   | { algorithm: 'direct'; tile: TileConfig };
+
+/**
+ * The Winograd candidates the tuner times for a 3x3 stride-1 shape: F(2x2) and F(4x4) where they fit, and on GPUs
+ * F(4x4) in chunks of at most 16 MiB where that splits the batch more finely than the default cap (a chunk's
+ * transformed tensors then may stay in the L2 cache between the transforms and the GEMM).
+ */
+function winogradCandidates(ctx: GpuContext, wino: WinogradShape): string[] {
+  const out: string[] = [];
+  for (const name of ['winograd', 'winograd4']) if (winogradFits(ctx, wino, parseWinograd(name)!)) out.push(name);
+  const small = parseWinograd('winograd4@16')!;
+  if (!ctx.isCpuAdapter && out.includes('winograd4') &&
+      winogradImagesPerChunk(ctx, wino, small) < winogradImagesPerChunk(ctx, wino, parseWinograd('winograd4')!)) {
+    out.push('winograd4@16');
+  }
+  return out;
+}
 
 /**
  * The plan for a convolution, in this order: the tuner's forced candidate while it times one; a pinned algorithm
@@ -101,11 +118,14 @@ type ConvPlan = { algorithm: 'winograd'; shape: WinogradShape } | { algorithm: '
  */
 function planConv(ctx: GpuContext, direction: ConvDirection, g: Geometry, p: Conv2dParams, M: number, N: number,
                   wino: WinogradShape | null, sub: SubgroupShape | null): ConvPlan {
-  const winoFits = wino !== null && winogradFits(ctx, wino);
   const subFits = sub !== null && subgroupConvAvailable(ctx) && subgroupFits(ctx, sub);
   const direct: ConvPlan = { algorithm: 'direct', tile: pickTile(ctx, M, N) };
+  const winogradPlan = (choice: string): ConvPlan | null => {
+    const variant = parseWinograd(choice);
+    return variant && wino !== null && winogradFits(ctx, wino, variant) ? { algorithm: 'winograd', shape: wino, variant } : null;
+  };
   const apply = (choice: string): ConvPlan | null => {
-    if (choice === 'winograd') return winoFits ? { algorithm: 'winograd', shape: wino! } : null;
+    if (choice.startsWith('winograd')) return winogradPlan(choice);
     if (choice === 'subgroup') return subFits ? { algorithm: 'subgroup', shape: sub! } : null;
     if (choice === 'direct') return direct;
     const tile = tileConfigs[choice.slice('direct:'.length)];
@@ -127,7 +147,7 @@ function planConv(ctx: GpuContext, direction: ConvDirection, g: Geometry, p: Con
   if (!ctx.tuning && !ctx.pendingConv.has(key)) {
     const fixedName = Object.keys(tileConfigs).find((n) => tileConfigs[n] === direct.tile) ?? 'medium';
     const candidates = directCandidates(ctx, fixedName);
-    if (winoFits) candidates.push('winograd');
+    if (wino !== null) candidates.push(...winogradCandidates(ctx, wino));
     if (subFits) candidates.push('subgroup');
     ctx.pendingConv.set(key, { direction, x, w, y, p, candidates });
   }
@@ -148,7 +168,7 @@ export function conv2d(ctx: GpuContext, x: Operand, w: Operand, bias: Operand | 
     : null;
   const plan = planConv(ctx, 'forward', g, p, M, g.OH * g.OW * g.batch, wino, sub);
   if (plan.algorithm === 'winograd') {
-    winogradConv(ctx, plan.shape, x, w, bias, out, { flip: false, relu: fuseRelu });
+    winogradConv(ctx, plan.shape, plan.variant, x, w, bias, out, { flip: false, relu: fuseRelu });
     return;
   }
   if (plan.algorithm === 'subgroup') {
@@ -285,7 +305,7 @@ export function conv2dBackwardInput(ctx: GpuContext, gy: Operand, w: Operand, p:
     : null;
   const chosen = planConv(ctx, 'backwardInput', g, p, M, g.H * g.W * g.batch, wino, sub);
   if (chosen.algorithm === 'winograd') {
-    winogradConv(ctx, chosen.shape, gy, w, null, dx, { flip: true, relu: false, mask });
+    winogradConv(ctx, chosen.shape, chosen.variant, gy, w, null, dx, { flip: true, relu: false, mask });
     return;
   }
   if (chosen.algorithm === 'subgroup') {
