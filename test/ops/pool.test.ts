@@ -151,6 +151,14 @@ const unpoolCases: UnpoolCase[] = [
     g: geom({ N: 2, C: 2, H: 7, W: 8, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1 }) },
   { name: 'ceil mode 2x2, 3 channels, with options', withOpts: true,
     g: geom({ N: 1, C: 3, H: 5, W: 7, kh: 2, kw: 2, sh: 2, sw: 2, ceil: true }) },
+  // kernel = stride, no padding: on webgpu the kernel whose invocations each write one window (max_unpool_disjoint)
+  { name: '2x2 stride 2, floor mode (the last row and column lie in no window), with options', withOpts: true,
+    g: geom({ N: 2, C: 2, H: 5, W: 7, kh: 2, kw: 2, sh: 2, sw: 2 }) },
+  { name: '3x2 stride 3x2, a partial last window (ceil mode), with options', withOpts: true,
+    g: geom({ N: 1, C: 2, H: 7, W: 6, kh: 3, kw: 2, sh: 3, sw: 2, ceil: true }) },
+  { name: '2x2 stride 2, arbitrary switches: fractional, NaN, negative and out-of-range ones dropped, with options', withOpts: true,
+    g: geom({ N: 1, C: 2, H: 4, W: 4, kh: 2, kw: 2, sh: 2, sw: 2 }),
+    switches: Float32Array.from([5, 2, 13, 10.5, /* plane 2 */ NaN, 7, -1, 16]) },
   { name: 'arbitrary switches: collisions on pixel 0, out-of-range and fractional ones dropped', withOpts: false,
     g: geom({ N: 1, C: 2, H: 3, W: 6, kh: 2, kw: 2, sh: 1, sw: 2 }),
     switches: Float32Array.from([0, 0, 17, 0, 5, 5, /* plane 2 */ -1, 18, 2.5, 7, 7, NaN]) },
@@ -308,6 +316,9 @@ const splitBodies: [string, Body][] = [
   ['maxPool2d across split bindings', (t) => checkOp(t, maxPoolCase('split bindings', splitGeom, uniform(inShape(splitGeom), 41)))],
   ['maxPool2d switches across split bindings', (t) => checkExactForward(t, 'split bindings', splitGeom, uniform(inShape(splitGeom), 42))],
   ['maxUnpool2d across split bindings', (t) => checkOp(t, unpoolCase({ name: 'split bindings', g: splitGeom, withOpts: true }))],
+  ['maxUnpool2d 2x2 stride 2 across split bindings', (t) => checkOp(t, unpoolCase({
+    name: '2x2 stride 2, split bindings', g: geom({ N: 2, C: 3, H: 20, W: 21, kh: 2, kw: 2, sh: 2, sw: 2 }), withOpts: true,
+  }))],
   ['avgPool2d across split bindings', (t) => checkOp(t, {
     name: 'avgPool2d split bindings',
     inputs: [{ shape: inShape(splitGeom) }],

@@ -1,6 +1,6 @@
 // Pooling on WebGPU: the entry points of kernels/pool.wgsl, one invocation per element written.
-// Entry points: max_pool_forward, max_pool_forward_switches, max_unpool (also maxPool2d's backward),
-// gather_switches, avg_pool_forward, avg_pool_backward. Shapes and window geometry travel as uniforms, so
+// Entry points: max_pool_forward, max_pool_forward_switches, max_unpool and max_unpool_disjoint (also maxPool2d's
+// backward), gather_switches, avg_pool_forward, avg_pool_backward. Shapes and window geometry travel as uniforms, so
 // each entry point is one pipeline whatever the layer. Tensors larger than one storage binding are split
 // into runs of whole (n, c) planes: every kernel reads and writes inside the planes of its own thread.
 
@@ -8,7 +8,7 @@ import type { Operand, Pool2dParams } from '../interface.js';
 import { type GpuContext, kernelSource, type UniformField, type Window } from './context.js';
 
 type EntryPoint =
-  | 'max_pool_forward' | 'max_pool_forward_switches' | 'max_unpool' | 'gather_switches'
+  | 'max_pool_forward' | 'max_pool_forward_switches' | 'max_unpool' | 'max_unpool_disjoint' | 'gather_switches'
   | 'avg_pool_forward' | 'avg_pool_backward';
 
 /** Zero geometry for the kernels that only index through switches. */
@@ -27,11 +27,13 @@ interface PlaneOperand {
 }
 
 /**
- * Dispatches `entry` with one invocation per element of `written` (operands[0]), in runs of whole planes that
- * fit one binding. `inPlane` / `outPlane` are the spatial sizes of the pooling input and output.
+ * Dispatches `entry` with one invocation per element of `written` (operands[0]), or `threadsPerPlane` per plane,
+ * in runs of whole planes that fit one binding. `inHW` / `outHW` are the spatial sizes of the pooling input and
+ * output.
  */
 function dispatchPlanes(ctx: GpuContext, entry: EntryPoint, operands: PlaneOperand[], p: Pool2dParams,
-                        inHW: readonly [number, number], outHW: readonly [number, number], label: string): void {
+                        inHW: readonly [number, number], outHW: readonly [number, number], label: string,
+                        threadsPerPlane = operands[0].planeSize): void {
   const written = operands[0];
   if (written.operand.size === 0) return;
   const planes = written.operand.size / written.planeSize;
@@ -45,7 +47,7 @@ function dispatchPlanes(ctx: GpuContext, entry: EntryPoint, operands: PlaneOpera
   for (let first = 0; first < planes; first += planesPerRun) {
     const count = Math.min(planesPerRun, planes - first);
     const windows: Window[] = operands.map((o) => ctx.window(o.operand, first * o.planeSize, count * o.planeSize));
-    const threads = count * written.planeSize;
+    const threads = count * threadsPerPlane;
     const uniforms: UniformField[] = [
       threads, inHW[0], inHW[1], outHW[0], outHW[1],
       p.kernelH, p.kernelW, p.strideH, p.strideW,
@@ -72,7 +74,17 @@ export function maxPool2d(ctx: GpuContext, x: Operand, p: Pool2dParams, out: Ope
 
 /** g and switches [N, C, OH, OW] -> out [N, C, H, W]; `p` bounds which outputs can name each input pixel. */
 export function maxUnpool2d(ctx: GpuContext, g: Operand, switches: Operand, out: Operand, p: Pool2dParams): void {
-  dispatchPlanes(ctx, 'max_unpool', [planeOf(out), planeOf(g), planeOf(switches)], p, hw(out), hw(g), 'maxUnpool2d');
+  const [h, w] = hw(out), [oh, ow] = hw(g);
+  const operands = [planeOf(out), planeOf(g), planeOf(switches)];
+  // windows that tile the input: one invocation per window (its cells' grid covers every pixel once)
+  const cellsH = Math.ceil(h / p.kernelH), cellsW = Math.ceil(w / p.kernelW);
+  const disjoint = p.kernelH === p.strideH && p.kernelW === p.strideW && p.padTop === 0 && p.padLeft === 0 &&
+    p.padBottom === 0 && p.padRight === 0 && oh <= cellsH && ow <= cellsW;
+  if (disjoint) {
+    dispatchPlanes(ctx, 'max_unpool_disjoint', operands, p, [h, w], [oh, ow], 'maxUnpool2d', cellsH * cellsW);
+    return;
+  }
+  dispatchPlanes(ctx, 'max_unpool', operands, p, [h, w], [oh, ow], 'maxUnpool2d');
 }
 
 /** x [N, C, H, W], switches [N, C, OH, OW] -> out [N, C, OH, OW] = x at the switches. */
