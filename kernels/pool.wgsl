@@ -128,7 +128,8 @@ fn max_unpool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   for (var oh = rows.x; oh <= rows.y; oh++) {
     for (var ow = cols.x; ow <= cols.y; ow++) {
       let p = out_start + u32(oh) * P.out_w + u32(ow);
-      if (switches[P.switches_base + p] == wanted) { acc += src[P.src_base + p]; }
+      let s = switches[P.switches_base + p];
+      if (!is_nan(s) && s == wanted) { acc += src[P.src_base + p]; }
     }
   }
   dst[P.dst_base + i] = acc;
@@ -136,7 +137,8 @@ fn max_unpool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 
 // max_unpool where the windows tile the input without overlap (kernel = stride, no padding; VGG's 2x2 / 2): one
 // invocation per cell of the ceil(in / kernel) grid writes the cell's pixels, g where the switch names the pixel
-// and 0 elsewhere; cells past the pooled output (the rows and columns floor mode leaves out) write zeros. Two
+// and 0 elsewhere (a NaN switch names none: tested as bits, since drivers may assume floats are never NaN); cells
+// past the pooled output (the rows and columns floor mode leaves out) write zeros. Two
 // loads per window instead of two per pixel and covering output (6x faster on lavapipe for VGG16's layers).
 @compute @workgroup_size(256)
 fn max_unpool_disjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -165,7 +167,7 @@ fn max_unpool_disjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
   for (var h = h0; h < h1; h++) {
     for (var w = w0; w < w1; w++) {
       let pixel = h * P.in_w + w;
-      dst[start + pixel] = select(0.0, value, f32(pixel) == wanted);
+      dst[start + pixel] = select(0.0, value, !is_nan(wanted) && f32(pixel) == wanted);
     }
   }
 }

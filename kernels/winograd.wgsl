@@ -11,7 +11,8 @@
 // with xi = a i + j over the a x a transform domain. The matrices Bᵀ, G and Aᵀ are winograd.ts's; it writes each
 // product out as straight-line arithmetic on named scalars (the entry points' BODY placeholders): no private
 // array indexed by a loop variable, which llvmpipe keeps in memory and gathers lane by lane.
-// Tile t = (n * TH + ty) * TW + tx covers outputs (m ty, m tx) .. (m ty + m - 1, m tx + m - 1) of image n; its input
+// Tile t = (n * TH + ty) * TW + tx covers outputs (m ty, m tx) .. (m ty + m - 1, m tx + m - 1) of image n of the
+// dispatch's chunk of images (x_base and out_base are the chunk's); its input
 // block starts at (m ty - pad_top, m tx - pad_left). The same kernels compute a backward-input pass: the gradient
 // convolved with the kernels turned by 180 degrees and their channels swapped (`flip`), padded by 2 - pad.
 // Each entry point has its own uniform block at binding 0.

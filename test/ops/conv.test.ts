@@ -2,6 +2,7 @@
 // shapes chosen to miss every tile size: 1x1 maps, stride > kernel, asymmetric padding, dilation 2,
 // groups (depthwise included), batch > 1, 1 and 3 input channels.
 
+import test from 'tape';
 import { ops } from '../../src/index.js';
 import { checkOp, type OpCase } from '../helpers/opcheck.js';
 import { onEachBackend, webgpuOnCpu } from '../helpers/backends.js';
@@ -208,6 +209,31 @@ await onEachBackend('conv2d Winograd accuracy', [
     w.dispose();
   }],
 ]);
+
+// How a batch is cut into Winograd chunks (winograd.ts winogradImagesPerChunk), on a stand-in for the device's
+// limits: sizes worked out by hand from a² x channels x tiles per image (a = 4 for F(2x2), 6 for F(4x4)).
+test('Winograd chunks: images per chunk under the cap, one binding and the workgroup grid', async (t) => {
+  const { winogradImagesPerChunk, parseWinograd } = await import('../../src/backend/webgpu/winograd.js');
+  type Ctx = Parameters<typeof winogradImagesPerChunk>[0];
+  const device = (maxWindowElements: number, maxWorkgroups = 65535) => ({ maxWindowElements, maxWorkgroups }) as unknown as Ctx;
+  const big = device(2 ** 29);
+  const vgg = { batch: 32, cin: 64, cout: 64, h: 224, w: 224, oh: 224, ow: 224, padTop: 1, padLeft: 1 };
+  // F(2x2): 16 x 64 x 12,544 = 12,845,056 floats (51.4 MB) an image: 5 under 256 MiB
+  t.equal(winogradImagesPerChunk(big, vgg, parseWinograd('winograd')!), 5, 'F(2x2) at 224, 64 channels: 5 images a chunk');
+  // F(4x4): 36 x 64 x 3,136 = 7,225,344 floats (28.9 MB): 9 make 260.1 MB, 10 would be 289 MB (256 MiB is 268.4 MB)
+  t.equal(winogradImagesPerChunk(big, vgg, parseWinograd('winograd4')!), 9, 'F(4x4): 9 images a chunk');
+  t.equal(winogradImagesPerChunk(big, vgg, parseWinograd('winograd4@16')!), 1, 'F(4x4) under 16 MiB: one image (it is 28.9 MB)');
+  t.equal(winogradImagesPerChunk(big, { ...vgg, batch: 3 }, parseWinograd('winograd4')!), 3, 'never more than the batch');
+  t.equal(winogradImagesPerChunk(device(20_000_000), vgg, parseWinograd('winograd')!), 1, 'a binding of 20M floats holds one image');
+  t.equal(winogradImagesPerChunk(device(12_000_000), vgg, parseWinograd('winograd')!), 0, 'one of 12M floats none: the variant cannot run');
+  // 1 channel at 256x256: 16,384 tiles and 262,144 floats (1 MiB) an image; the cap allows 256 images, but a
+  // GEMM tile 16 columns wide could then need 262,144 workgroups along x: 65,535 x 16 / 16,384 = 63 images
+  const thin = { batch: 256, cin: 1, cout: 1, h: 256, w: 256, oh: 256, ow: 256, padTop: 1, padLeft: 1 };
+  t.equal(winogradImagesPerChunk(big, thin, parseWinograd('winograd')!), 63, 'the workgroup grid bounds a chunk\'s tiles');
+  t.equal(parseWinograd('winograd4@0'), null, 'a zero cap is no variant');
+  t.equal(parseWinograd('winograd3'), null, 'F(3x3) is no variant');
+  t.deepEqual(parseWinograd('winograd@64'), { m: 2, chunkBytes: 64 * 2 ** 20 }, 'winograd@64: F(2x2), 64 MiB');
+});
 
 /** Whether the WebGPU adapter runs the subgroup kernel (8-invocation subgroups: lavapipe); false elsewhere. */
 async function subgroupAvailable(): Promise<boolean> {

@@ -10,8 +10,9 @@
 //
 // The transformed weight is kept between calls until the weight changes (GpuContext.derivedFrom). The batch runs
 // in chunks of images whose transformed input and output each stay under a cap (256 MiB unless the plan names
-// another, and within one binding): at batch 32 a layer at 224x224 with 64 channels would otherwise transform into
-// 1.6 GB (F(2x2)) twice over.
+// another; one image a chunk where one image is over it), within one binding, and whose GEMM's columns (tiles) fit
+// a dispatch's workgroup grid: at batch 32 a layer at 224x224 with 64 channels would otherwise transform into
+// 1.6 GB (F(2x2)) twice over. The sizes above (4x, 2.25x) are per chunk.
 //
 // Where it runs: the tuner's candidate on GPUs (autotune.ts), or pinned (ctx.convAlgorithm / CONVIS_CONV =
 // 'winograd' for F(2x2), 'winograd4' for F(4x4)). On lavapipe the subgroup kernel is faster (bench/RESULTS.md).
@@ -62,9 +63,13 @@ function tilesPerImage(s: WinogradShape, m: number): number {
   return Math.ceil(s.oh / m) * Math.ceil(s.ow / m);
 }
 
+/** The GEMM tiles' narrowest column count (gemm.ts tileConfigs: cpuTall): a chunk's tiles stay within this many per workgroup column. */
+const NARROWEST_TILE_COLUMNS = 16;
+
 /**
- * Images per chunk: as many as keep the chunk's transformed input and output under the variant's cap and every
- * chunk's operands within one binding; 0 where one image does not fit a binding (the variant cannot run).
+ * Images per chunk: as many as keep the chunk's transformed input and output under the variant's cap (at least
+ * one image), every chunk's operands within one binding and its GEMM's columns within the workgroup grid of any
+ * tile; 0 where one image does not fit a binding or the grid (the variant cannot run).
  */
 export function winogradImagesPerChunk(ctx: GpuContext, s: WinogradShape, v: WinogradVariant): number {
   const a2 = (v.m + 2) ** 2;
@@ -74,7 +79,8 @@ export function winogradImagesPerChunk(ctx: GpuContext, s: WinogradShape, v: Win
   const limit = ctx.maxWindowElements;
   if (binding > limit || a2 * s.cout * s.cin > limit) return 0;
   const byCap = Math.max(1, Math.floor(v.chunkBytes / (4 * transformed)));
-  return Math.min(s.batch, Math.floor(limit / binding), byCap);
+  const byGrid = Math.floor((ctx.maxWorkgroups * NARROWEST_TILE_COLUMNS) / tiles);
+  return Math.min(s.batch, Math.floor(limit / binding), byCap, byGrid);
 }
 
 /** Whether this convolution can run through this Winograd variant: padding within the transforms' reach and one image within a binding. */
