@@ -146,37 +146,61 @@ export async function train(model: Model, data: Dataset, opts: TrainOptions): Pr
         [order[i], order[j]] = [order[j], order[i]];
       }
       let lossSum = 0, correct = 0, seen = 0;
-      for (let s = 0; s < steps; s++) {
-        const idx = order.slice(s * batchSize, (s + 1) * batchSize);
-        const n = idx.length;
-        const host = new Float32Array(n * per);
-        const labels = new Int32Array(n);
-        idx.forEach((k, j) => {
-          host.set(data.images.subarray(k * per, (k + 1) * per), j * per);
-          labels[j] = data.labels[k];
+      // A step's loss and scores are read back while the next step is recorded: the device works on step s while
+      // the host augments and records step s + 1, instead of idling at every step's read-back. The figures and
+      // onProgress's calls are the same, one step later; a non-finite loss still names its own step.
+      type Step = { loss: Tensor; logits: Tensor; labels: Int32Array; step: number; lr: number };
+      let pending: Step | null = null;
+      // reads a step's figures and releases its tensors
+      const settle = async (p: Step | null) => {
+        if (!p) return;
+        const [lv, sv] = await Promise.all([p.loss.data(), p.logits.data()]).finally(() => {
+          p.loss.dispose();
+          p.logits.dispose();
         });
-        const batch = aug ? augment(host, [n, ...shape], random, aug) : host;
-        const t = epoch * steps + s;
-        const lr = schedule === 'cosine' ? lr0 * 0.5 * (1 + Math.cos((Math.PI * t) / total)) : lr0;
-        optim.lr = lr;
-        const [loss, logits] = tidy(() => {
-          const x = tensor(batch, [n, ...shape]);
-          const out = model.run(toModelInput(model, x), { training: true, seed: (seed * 65536 + t * 64) % 0xfffff000 }).output;
-          const l = ops.crossEntropy(out, labels);
-          l.backward();
-          return [keep(l), keep(noGrad(() => ops.scale(out, 1)))] as [Tensor, Tensor];
-        });
-        optim.step();
-        optim.zeroGrad();
-        const [lv, sv] = await Promise.all([loss.data(), logits.data()]);
-        loss.dispose();
-        logits.dispose();
-        if (!Number.isFinite(lv[0])) throw new Error(`${fn}: the loss became ${lv[0]} at epoch ${epoch + 1}, step ${s + 1} (lower opts.lr)`);
+        const n = p.labels.length;
+        if (!Number.isFinite(lv[0])) throw new Error(`${fn}: the loss became ${lv[0]} at epoch ${epoch + 1}, step ${p.step + 1} (lower opts.lr)`);
         const pred = argmaxRows(sv, n, classes);
-        for (let j = 0; j < n; j++) if (pred[j] === labels[j]) correct++;
+        for (let j = 0; j < n; j++) if (pred[j] === p.labels[j]) correct++;
         lossSum += lv[0] * n;
         seen += n;
-        opts.onProgress?.({ epoch: epoch + 1, epochs, step: s + 1, steps, loss: lossSum / seen, accuracy: correct / seen, lr });
+        opts.onProgress?.({ epoch: epoch + 1, epochs, step: p.step + 1, steps, loss: lossSum / seen, accuracy: correct / seen, lr: p.lr });
+      };
+      try {
+        for (let s = 0; s < steps; s++) {
+          const idx = order.slice(s * batchSize, (s + 1) * batchSize);
+          const n = idx.length;
+          const host = new Float32Array(n * per);
+          const labels = new Int32Array(n);
+          idx.forEach((k, j) => {
+            host.set(data.images.subarray(k * per, (k + 1) * per), j * per);
+            labels[j] = data.labels[k];
+          });
+          const batch = aug ? augment(host, [n, ...shape], random, aug) : host;
+          const t = epoch * steps + s;
+          const lr = schedule === 'cosine' ? lr0 * 0.5 * (1 + Math.cos((Math.PI * t) / total)) : lr0;
+          optim.lr = lr;
+          const [loss, logits] = tidy(() => {
+            const x = tensor(batch, [n, ...shape]);
+            const out = model.run(toModelInput(model, x), { training: true, seed: (seed * 65536 + t * 64) % 0xfffff000 }).output;
+            const l = ops.crossEntropy(out, labels);
+            l.backward();
+            return [keep(l), keep(noGrad(() => ops.scale(out, 1)))] as [Tensor, Tensor];
+          });
+          optim.step();
+          optim.zeroGrad();
+          const previous = pending;
+          pending = { loss, logits, labels, step: s, lr };
+          await settle(previous);
+        }
+        const last = pending;
+        pending = null;
+        await settle(last);
+      } finally {
+        // a throw (a non-finite loss, a lost device) leaves the step recorded after it unread
+        const left = pending as Step | null;
+        left?.loss.dispose();
+        left?.logits.dispose();
       }
       const valAccuracy = opts.val ? await accuracy(model, opts.val, Math.max(batchSize, 64)) : null;
       const r: EpochResult = { epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, valAccuracy, seconds: (performance.now() - started) / 1000 };

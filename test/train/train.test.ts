@@ -272,7 +272,7 @@ await onEachBackend('train: fitting', [
       });
       runs.push(res);
       if (r === 0) {
-        t.equal(progress.length, 16, 'onProgress once per step (4 epochs x 4 steps)');
+        t.deepEqual(progress, [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4], 'onProgress once per step, in order (4 epochs x 4 steps)');
         t.ok(res[3].loss < res[0].loss, `the loss fell (${res[0].loss.toFixed(3)} -> ${res[3].loss.toFixed(3)})`);
         t.equal(res[3].valAccuracy, 1, `validation accuracy 1 after training (${before} before)`);
         t.throws(() => m.parameters(), /call trainable\(\) first/, 'train() leaves the model not trainable');
@@ -280,6 +280,20 @@ await onEachBackend('train: fitting', [
       m.releaseWeights();
     }
     t.deepEqual(runs[1].map((e) => e.loss), runs[0].map((e) => e.loss), 'a second run from the same seed has the same losses');
+  }],
+  ['a non-finite loss stops train() with the step it arose at, and leaves no tensor behind', async (t) => {
+    const { memory } = await import('../../src/index.js');
+    const live = memory().liveStorages;
+    const m = tinyNet();
+    const data = halves(32, 4);
+    data.images.fill(NaN);
+    const progress: number[] = [];
+    await rejects(t, train(m, data, { epochs: 2, batchSize: 8, seed: 1, augment: false, onProgress: (p) => progress.push(p.step) }),
+      /train: the loss became NaN at epoch 1, step 1 \(lower opts.lr\)/);
+    t.deepEqual(progress, [], 'no step reported');
+    t.throws(() => m.parameters(), /call trainable\(\) first/, 'the model is left not trainable');
+    m.releaseWeights();
+    t.equal(memory().liveStorages, live, 'live storages as before the model');
   }],
   ['train() rejects bad input', async (t) => {
     const m = tinyNet();
