@@ -8,6 +8,7 @@
 // little above the saliency benchmark's, which times the calls as a user makes them.
 
 import { fileURLToPath } from 'node:url';
+import { GPU_TILES } from '../src/backend/webgpu/autotune.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import type { GpuContext } from '../src/backend/webgpu/context.js';
 import { tileConfigs } from '../src/backend/webgpu/gemm.js';
@@ -21,10 +22,8 @@ import { eachFlag, int, list, measuredEnv, parseArgs, rerunCommand } from './cli
 import { NO_QUANTIZATION } from './kernel-options.js';
 import { cpuModel, logicalCores, sourceRevision } from './machine.js';
 import { fmtMs, fmtRate, markdownTable, textTable, updateSection } from './report.js';
-import { BufferUsage, median } from './timing.js';
+import { median, TimestampPairs } from './timing.js';
 
-const MAP_READ_MODE = 1;
-const GPU_TILES = ['large', 'large16', 'tall', 'wide', 'wide8', 'tall8', 'square8', 'medium'];
 const MAX_DISPATCHES = 2048;   // 4096 queries, WebGPU's limit for one query set
 
 export const USAGE = `usage: npm run bench -- profile [options]
@@ -61,7 +60,7 @@ function parseOptions(argv: readonly string[]): Options {
       case '--runs': o.runs = int(flag, value(), 1); o.defaults = false; break;
       case '--tiles': {
         const v = value();
-        o.tiles = v === 'gpu' ? GPU_TILES : list(v);
+        o.tiles = v === 'gpu' ? [...GPU_TILES] : list(v);
         for (const t of o.tiles) if (!tileConfigs[t]) throw new Error(`--tiles: ${JSON.stringify(t)} is not a tile; use ${Object.keys(tileConfigs).join(', ')}`);
         o.defaults = false;
         break;
@@ -88,16 +87,12 @@ async function warm(call: () => Promise<void>): Promise<void> {
 /** One dispatch of a call: its label and its GPU interval (ns from the first dispatch's start). */
 interface Stamp { label: string; begin: number; end: number }
 
-/** Records every dispatch of `call` with timestamps; null when the adapter has no timestamp queries. */
+/** Records every dispatch of `call` with timestamps (the adapter must offer timestamp queries). */
 class Recorder {
-  private readonly querySet: GPUQuerySet;
-  private readonly resolve: GPUBuffer;
-  private readonly read: GPUBuffer;
+  private readonly stamps: TimestampPairs;
 
   constructor(private readonly ctx: GpuContext) {
-    this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_DISPATCHES });
-    this.resolve = ctx.device.createBuffer({ size: 16 * MAX_DISPATCHES, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
-    this.read = ctx.device.createBuffer({ size: 16 * MAX_DISPATCHES, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    this.stamps = new TimestampPairs(ctx, MAX_DISPATCHES);
   }
 
   async record(call: () => Promise<void>): Promise<{ stamps: Stamp[]; wallMs: number }> {
@@ -106,9 +101,8 @@ class Recorder {
     const labels: string[] = [];
     ctx.timestampWrites = (label) => {
       if (labels.length >= MAX_DISPATCHES) throw new Error(`bench profile: more than ${MAX_DISPATCHES} dispatches in one call`);
-      const i = labels.length;
       labels.push(label);
-      return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+      return this.stamps.writes(labels.length - 1);
     };
     const t0 = performance.now();
     try {
@@ -119,23 +113,16 @@ class Recorder {
     const wallMs = performance.now() - t0;
     const n = labels.length;
     if (n === 0) return { stamps: [], wallMs };
-    ctx.encode((enc) => {
-      enc.resolveQuerySet(this.querySet, 0, 2 * n, this.resolve, 0);
-      enc.copyBufferToBuffer(this.resolve, 0, this.read, 0, 16 * n);
-    });
+    this.stamps.resolve(n);
     await ctx.sync();
-    await this.read.mapAsync(MAP_READ_MODE, 0, 16 * n);
-    const raw = new BigUint64Array(this.read.getMappedRange(0, 16 * n).slice(0));
-    this.read.unmap();
+    const raw = await this.stamps.values(n);
     const origin = raw[0];
     const ns = (v: bigint) => Number(v - origin);
     return { stamps: labels.map((label, i) => ({ label, begin: ns(raw[2 * i]), end: ns(raw[2 * i + 1]) })), wallMs };
   }
 
   destroy(): void {
-    this.querySet.destroy();
-    this.resolve.destroy();
-    this.read.destroy();
+    this.stamps.destroy();
   }
 }
 

@@ -5,7 +5,7 @@
 import type { GpuContext } from '../src/backend/webgpu/context.js';
 import { fmtMs } from './report.js';
 
-export const BufferUsage = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, QUERY_RESOLVE: 512 } as const;
+const BufferUsage = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, QUERY_RESOLVE: 512 } as const;
 const MAP_READ_MODE = 1;
 
 /** Dawn masks timestamps to this granularity while its timestamp_quantization toggle is on. */
@@ -101,48 +101,83 @@ export interface OneRun {
 }
 
 /**
- * Times single op calls on a GpuContext. Each dispatch of the op gets its own compute pass with a begin and an
- * end timestamp; after the op the pairs are resolved, copied to a mappable buffer and summed.
+ * A timestamp query set for up to `capacity` compute passes, each with a begin and an end timestamp, and the
+ * buffers its values are resolved into and read back through. DispatchTimer and the profile's recorder
+ * (profile.ts) both time dispatches with it.
  */
-export class DispatchTimer {
-  private readonly querySet: GPUQuerySet | null;
-  private readonly resolveBuffer: GPUBuffer | null;
-  private readonly readBuffer: GPUBuffer | null;
-  private used = 0;
-  private overflow = false;
+export class TimestampPairs {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolveBuffer: GPUBuffer;
+  private readonly readBuffer: GPUBuffer;
 
-  constructor(private readonly ctx: GpuContext, private readonly maxDispatches = 256) {
-    if (!ctx.features.has('timestamp-query')) {
-      this.querySet = this.resolveBuffer = this.readBuffer = null;
-      return;
-    }
-    const bytes = maxDispatches * 2 * 8;
-    this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: maxDispatches * 2 });
+  constructor(private readonly ctx: GpuContext, readonly capacity: number) {
+    const bytes = capacity * 2 * 8;
+    this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
     this.resolveBuffer = ctx.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
     this.readBuffer = ctx.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
   }
 
+  /** The timestamp writes of pass i: its begin and end. */
+  writes(i: number): GPUComputePassTimestampWrites {
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  /** Records the copy of the first `pairs` passes' timestamps to the read-back buffer (after the work recorded so far). */
+  resolve(pairs: number): void {
+    this.ctx.encode((enc) => {
+      enc.resolveQuerySet(this.querySet, 0, 2 * pairs, this.resolveBuffer, 0);
+      enc.copyBufferToBuffer(this.resolveBuffer, 0, this.readBuffer, 0, 16 * pairs);
+    });
+  }
+
+  /** The timestamps resolve() copied (ns, begin and end alternating): call after the device has run the copy (ctx.sync()). */
+  async values(pairs: number): Promise<BigUint64Array> {
+    await this.readBuffer.mapAsync(MAP_READ_MODE, 0, 16 * pairs);
+    const stamps = new BigUint64Array(this.readBuffer.getMappedRange(0, 16 * pairs).slice(0));
+    this.readBuffer.unmap();
+    return stamps;
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuffer.destroy();
+    this.readBuffer.destroy();
+  }
+}
+
+/**
+ * Times single op calls on a GpuContext. Each dispatch of the op gets its own compute pass with a begin and an
+ * end timestamp; after the op the pairs are resolved, copied to a mappable buffer and summed.
+ */
+export class DispatchTimer {
+  private readonly stamps: TimestampPairs | null;
+  private used = 0;
+  private overflow = false;
+
+  constructor(private readonly ctx: GpuContext, maxDispatches = 256) {
+    this.stamps = ctx.features.has('timestamp-query') ? new TimestampPairs(ctx, maxDispatches) : null;
+  }
+
   get available(): boolean {
-    return this.querySet !== null;
+    return this.stamps !== null;
   }
 
   /** Runs `op` once (its encoding and its execution) and returns the measurements. */
   async run(op: () => void, useTimestamps = true): Promise<OneRun> {
     const ctx = this.ctx;
     await ctx.sync();
-    const timed = useTimestamps && this.querySet !== null;
+    const stamps = useTimestamps ? this.stamps : null;
     this.used = 0;
     this.overflow = false;
     let dispatches = 0;
     ctx.timestampWrites = (): GPUComputePassTimestampWrites | undefined => {
       dispatches++;
-      if (!timed) return undefined;
-      if (this.used >= this.maxDispatches) {
+      if (!stamps) return undefined;
+      if (this.used >= stamps.capacity) {
         this.overflow = true;
         return undefined;
       }
-      const i = this.used++;
-      return { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+      return stamps.writes(this.used++);
     };
     const t0 = performance.now();
     try {
@@ -151,23 +186,15 @@ export class DispatchTimer {
       ctx.timestampWrites = null;
     }
     const pairs = this.used;
-    if (timed && pairs > 0) {
-      ctx.encode((enc) => {
-        enc.resolveQuerySet(this.querySet!, 0, 2 * pairs, this.resolveBuffer!, 0);
-        enc.copyBufferToBuffer(this.resolveBuffer!, 0, this.readBuffer!, 0, 16 * pairs);
-      });
-    }
+    if (stamps && pairs > 0) stamps.resolve(pairs);
     await ctx.sync();
     const wallMs = performance.now() - t0;
-    if (!timed || pairs === 0 || this.overflow) return { gpuMs: null, wallMs, dispatches, quantized: false };
-
-    await this.readBuffer!.mapAsync(MAP_READ_MODE, 0, 16 * pairs);
-    const stamps = new BigUint64Array(this.readBuffer!.getMappedRange(0, 16 * pairs).slice(0));
-    this.readBuffer!.unmap();
+    if (!stamps || pairs === 0 || this.overflow) return { gpuMs: null, wallMs, dispatches, quantized: false };
+    const settled = await stamps.values(pairs);
     let ns = 0n;
     let quantized = true;
     for (let i = 0; i < pairs; i++) {
-      const begin = stamps[2 * i], end = stamps[2 * i + 1];
+      const begin = settled[2 * i], end = settled[2 * i + 1];
       if (begin % QUANTUM_NS !== 0n || end % QUANTUM_NS !== 0n) quantized = false;
       if (end > begin) ns += end - begin;
     }
@@ -175,9 +202,7 @@ export class DispatchTimer {
   }
 
   destroy(): void {
-    this.querySet?.destroy();
-    this.resolveBuffer?.destroy();
-    this.readBuffer?.destroy();
+    this.stamps?.destroy();
   }
 }
 
