@@ -5,9 +5,7 @@
 //   dX[n, g CG + ci, h, w] = sum_{co, kh, kw} W[g OG + co, ci, kh, kw] * dY[n, g OG + co, oh, ow],
 //   oh = (h + pad_top - kh dil_h) / stride_h,  ow = (w + pad_left - kw dil_w) / stride_w,
 // over the taps whose division is exact and lands inside dY. Each pixel is written by its own invocation:
-// no atomics, so results are deterministic. Shapes arrive as uniforms (one pipeline per pixel count and ReLU
-// rule). After a fused conv + ReLU, dY is read through the pass's ReLU rule (gy_at below; the rules of
-// src/backend/webgpu/elementwise.ts), with the fused op's output bound at mask_base of binding 4.
+// no atomics, so results are deterministic. Shapes arrive as uniforms (one pipeline per pixel count).
 
 struct Params {
   planes: u32,           // images * groups in this dispatch: a plane is one (image, group)
@@ -15,19 +13,13 @@ struct Params {
   OH: u32, OW: u32, KH: u32, KW: u32,
   CG: u32, OG: u32,
   SH: i32, SW: i32, PT: i32, PL: i32, DH: i32, DW: i32,
-  dx_base: u32, w_base: u32, gy_base: u32, mask_base: u32,
+  dx_base: u32, w_base: u32, gy_base: u32, _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> gy: array<f32>;
-{{MASK_BINDING}}
-
-/** dY's element i, as stored or through a fused ReLU's rule. */
-fn gy_at(i: u32) -> f32 {
-  return {{GY_LOAD}};
-}
 
 const PX = {{PX}}u;
 
@@ -84,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let wv = select(vec4<f32>(0.0), vec4<f32>(wt[wb + ci_off.x], wt[wb + ci_off.y], wt[wb + ci_off.z], wt[wb + ci_off.w]), ci_valid);
         for (var p = 0u; p < PX; p++) {
           // select, not multiply: a masked tap must not turn an Inf elsewhere in dY into a NaN here
-          let g = select(0.0, gy_at(at[p] + co * ohw), hit[p] != 0.0);
+          let g = select(0.0, gy[at[p] + co * ohw], hit[p] != 0.0);
           acc[p] = fma(vec4<f32>(g), wv, acc[p]);
         }
       }
