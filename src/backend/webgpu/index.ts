@@ -9,6 +9,7 @@ import { elementwise, reduce, softmax, softmaxBackward } from './elementwise.js'
 import { copyAxis, pad2d } from './layout.js';
 import { lrn, lrnBackward } from './lrn.js';
 import { type MatmulOptions, matmul } from './matmul.js';
+import { throttleNativePolling } from './poll.js';
 import { avgPool2d, avgPool2dBackward, gatherSwitches, maxPool2d, maxUnpool2d } from './pool.js';
 
 export interface WebGpuOptions {
@@ -82,7 +83,9 @@ export async function openWebGpu(opts: WebGpuOptions = {}): Promise<WebGpuBacken
   const ctx = new GpuContext(device, name, (info as unknown as { type?: string }).type ?? '', opts.maxStorageBufferBindingSize,
     sizes.subgroupMinSize !== undefined && sizes.subgroupMaxSize !== undefined
       ? { min: sizes.subgroupMinSize, max: sizes.subgroupMaxSize } : undefined);
-  return new WebGpuBackend(ctx, device, gpu);
+  // on a CPU adapter, dawn.node's busy poll would take a core from the device's threads (poll.ts)
+  const unthrottle = ctx.isCpuAdapter ? throttleNativePolling() : null;
+  return new WebGpuBackend(ctx, device, gpu, unthrottle);
 }
 
 export class WebGpuBackend implements Backend {
@@ -93,7 +96,7 @@ export class WebGpuBackend implements Backend {
 
   private instance: unknown;
 
-  constructor(readonly ctx: GpuContext, gpuDevice: GPUDevice, instance: unknown) {
+  constructor(readonly ctx: GpuContext, gpuDevice: GPUDevice, instance: unknown, private unthrottle: (() => void) | null = null) {
     this.instance = instance;
     this.device = ctx.adapterName;
     const limits: Record<string, number> = {};
@@ -132,8 +135,13 @@ export class WebGpuBackend implements Backend {
     });
   }
   async destroy(): Promise<void> {
-    await this.ctx.destroy();
-    this.instance = null;
+    try {
+      await this.ctx.destroy();
+    } finally {
+      this.instance = null;
+      this.unthrottle?.();
+      this.unthrottle = null;
+    }
   }
 
   elementwise(op: ElementwiseOp, inputs: readonly Operand[], out: Operand, scalars?: readonly number[]): void {
