@@ -119,19 +119,20 @@ await onEachBackend('conv2d autotuner', [
     const first = await run();
     close1(t, first.y, wantY, 'the forward output');
     t.equal(ctx.tuneRuns - before, 2, 'both shapes tuned');
-    const file = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    t.equal(file.version, TUNE_VERSION, 'the file is valid JSON again, of this version');
-    file.adapters[ctx.adapterName][FWD] = 'direct:nosuchtile';
-    writeFileSync(cacheFile, JSON.stringify(file));
-    tuneInto(ctx, cacheFile);
+    t.equal(JSON.parse(readFileSync(cacheFile, 'utf8')).version, TUNE_VERSION, 'the file is valid JSON again, of this version');
+    /** The cache file with `key`'s choice replaced, then the tuner started from it. */
+    const recache = (key: string, choice: string) => {
+      const file = JSON.parse(readFileSync(cacheFile, 'utf8'));
+      file.adapters[ctx.adapterName][key] = choice;
+      writeFileSync(cacheFile, JSON.stringify(file));
+      tuneInto(ctx, cacheFile);
+    };
+    recache(FWD, 'direct:nosuchtile');
     const second = await run();
     close1(t, second.y, wantY, 'the forward output');
     t.equal(ctx.tuneRuns - before, 3, 'the forward shape, whose cached tile does not exist, was tuned again; backward-input was not');
     t.notEqual(ctx.convChoices.get(FWD), 'direct:nosuchtile', `the new choice: ${ctx.convChoices.get(FWD)}`);
-    const third = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    third.adapters[ctx.adapterName][DX] = 'winograd3';
-    writeFileSync(cacheFile, JSON.stringify(third));
-    tuneInto(ctx, cacheFile);
+    recache(DX, 'winograd3');
     const last = await run();
     close1(t, last.gx, wantGx, 'the input gradient');
     t.equal(ctx.tuneRuns - before, 4, 'the backward-input shape, cached as an algorithm that does not exist, was tuned again');

@@ -7,6 +7,7 @@ import { ops } from '../../src/index.js';
 import { checkOp, type OpCase } from '../helpers/opcheck.js';
 import { onEachBackend, webgpuOnCpu } from '../helpers/backends.js';
 import { type ConvGeom, conv2d, conv2dVjp, convOut } from '../reference/ref.js';
+import { convContext, withAlgorithm } from '../helpers/webgpu.js';
 
 interface Case { name: string; g: Omit<ConvGeom, 'pb' | 'pr'> & { pb?: number; pr?: number }; bias: boolean }
 
@@ -154,22 +155,6 @@ const winogradCases: Case[] = [
   { name: '3->5, 1x1 map', g: { N: 2, C: 3, H: 1, W: 1, O: 5, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
 ];
 
-type Algorithm = 'direct' | 'winograd' | 'winograd4' | 'subgroup';
-type ConvCtx = { convAlgorithm: Algorithm | null; subgroupSize: number | null; timestampWrites: ((label: string) => undefined) | null };
-async function withAlgorithm<T>(alg: Algorithm, body: (labels: string[]) => Promise<T>): Promise<T | null> {
-  const { backend } = await import('../../src/runtime.js');
-  const ctx = (backend() as unknown as { ctx?: ConvCtx }).ctx;
-  if (!ctx) return null;
-  const labels: string[] = [];
-  ctx.convAlgorithm = alg;
-  ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
-  try {
-    return await body(labels);
-  } finally {
-    ctx.convAlgorithm = null;
-    ctx.timestampWrites = null;
-  }
-}
 
 await onEachBackend('conv2d Winograd', winogradCases.flatMap((c, i) => (['winograd', 'winograd4', 'direct'] as const).map(
   (alg): [string, (t: import('tape').Test) => Promise<void>] => [`${alg}: ${c.name}`, async (t) => {
@@ -237,8 +222,7 @@ test('Winograd chunks: images per chunk under the cap, one binding and the workg
 
 /** Whether the WebGPU adapter runs the subgroup kernel (8-invocation subgroups: lavapipe); false elsewhere. */
 async function subgroupAvailable(): Promise<boolean> {
-  const { backend } = await import('../../src/runtime.js');
-  return (backend() as unknown as { ctx?: ConvCtx }).ctx?.subgroupSize === 8;
+  return convContext()?.subgroupSize === 8;
 }
 
 // The subgroup kernel (src/backend/webgpu/subgroupconv.ts) for stride-1 layers on adapters with 8-invocation

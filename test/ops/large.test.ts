@@ -6,6 +6,7 @@
 import { ops } from '../../src/index.js';
 import { onEachBackend } from '../helpers/backends.js';
 import { checkOp, type OpCase } from '../helpers/opcheck.js';
+import { withAlgorithm } from '../helpers/webgpu.js';
 import { broadcast2, type ConvGeom, conv2d, conv2dVjp, convOut, matmul, softmax, sumAxis, transpose } from '../reference/ref.js';
 
 const LIMIT_BYTES = 16 * 1024;
@@ -88,16 +89,18 @@ const conv: OpCase = {
 // columns x 8 padded channels x 8 x 8) do not fit one binding together runs in chunks of images, forward and
 // backward-input; elsewhere the direct GEMM splits it by images as above
 const gs: ConvGeom = { N: 3, C: 5, H: 6, W: 6, O: 6, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
-const convChunks: OpCase = {
-  name: 'conv2d over 3 images whose shifted copies split the batch',
-  inputs: [{ shape: [3, 5, 6, 6] }, { shape: [6, 5, 3, 3] }, { shape: [6] }],
-  shape: [3, 6, ...convOut(gs)],
+/** conv2d with bias and padding 1 on geometry g, against the float64 reference, gradients included. */
+const paddedConv = (name: string, g: ConvGeom): OpCase => ({
+  name,
+  inputs: [{ shape: [g.N, g.C, g.H, g.W] }, { shape: [g.O, g.C, g.KH, g.KW] }, { shape: [g.O] }],
+  shape: [g.N, g.O, ...convOut(g)],
   run: ([x, w, b]) => ops.conv2d(x, w, b, { padding: 1 }),
-  ref: ([x, w, b]) => conv2d(x, w, b, gs),
-  vjp: ([x, w], r) => conv2dVjp(x, w, r, gs),
+  ref: ([x, w, b]) => conv2d(x, w, b, g),
+  vjp: ([x, w], r) => conv2dVjp(x, w, r, g),
   fwdTol: 1e-5,
   gradTol: 1e-4,
-};
+});
+const convChunks = paddedConv('conv2d over 3 images whose shifted copies split the batch', gs);
 
 // Winograd (src/backend/webgpu/winograd.ts) runs a batch in chunks of images whose transformed input and output
 // fit one binding: here F(2x2)'s take 16 x 6 x 36 = 3,456 floats an image (one image a chunk, 3 chunks) and
@@ -105,28 +108,11 @@ const convChunks: OpCase = {
 const gw: ConvGeom = { N: 3, C: 5, H: 12, W: 12, O: 6, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, dh: 1, dw: 1, groups: 1 };
 const winogradChunks = (alg: 'winograd' | 'winograd4', chunks: number): [string, (t: import('tape').Test) => Promise<void>] =>
   [`conv2d through ${alg} over 3 images in ${chunks} chunks`, async (t) => {
-    const { backend } = await import('../../src/runtime.js');
-    type Ctx = { convAlgorithm: string | null; timestampWrites: ((label: string) => undefined) | null };
-    const ctx = (backend() as unknown as { ctx?: Ctx }).ctx;
-    if (!ctx) return t.pass('the convolution algorithm is a WebGPU matter');
-    const labels: string[] = [];
-    ctx.convAlgorithm = alg;
-    ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
-    try {
-      await checkOp(t, {
-        name: `${alg}, 3 images`,
-        inputs: [{ shape: [3, 5, 12, 12] }, { shape: [6, 5, 3, 3] }, { shape: [6] }],
-        shape: [3, 6, ...convOut(gw)],
-        run: ([x, w, b]) => ops.conv2d(x, w, b, { padding: 1 }),
-        ref: ([x, w, b]) => conv2d(x, w, b, gw),
-        vjp: ([x, w], r) => conv2dVjp(x, w, r, gw),
-        fwdTol: 1e-5,
-        gradTol: 1e-4,
-      }, alg === 'winograd' ? 20 : 21);
-    } finally {
-      ctx.convAlgorithm = null;
-      ctx.timestampWrites = null;
-    }
+    const labels = await withAlgorithm(alg, async (seen) => {
+      await checkOp(t, paddedConv(`${alg}, 3 images`, gw), alg === 'winograd' ? 20 : 21);
+      return seen;
+    });
+    if (!labels) return t.pass('the convolution algorithm is a WebGPU matter');
     // the weight gradient's pass is the direct GEMM's: the transforms ran for forward and backward-input only
     t.equal(labels.filter((l) => l === `${alg}:input`).length, 2 * chunks, `${chunks} input transforms in each of the 2 passes`);
     t.equal(labels.filter((l) => l === `${alg}:output`).length, 2 * chunks, `${chunks} output transforms in each`);

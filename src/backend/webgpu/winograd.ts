@@ -41,7 +41,7 @@ export interface WinogradShape {
 export interface WinogradVariant { m: 2 | 4; chunkBytes: number }
 
 /** The chunk cap unless a plan names another (see the file's comment). */
-export const WINOGRAD_CHUNK_BYTES = 256 * 2 ** 20;
+const WINOGRAD_CHUNK_BYTES = 256 * 2 ** 20;
 
 /**
  * The variant a choice names: 'winograd' (F(2x2, 3x3)) or 'winograd4' (F(4x4, 3x3)), optionally with '@<MiB>', the
@@ -109,11 +109,6 @@ const TRANSFORMS: Record<2 | 4, Transform> = {
     AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
   },
 };
-
-/** The matrices of F(m x m, 3x3) (tests check them against direct correlation in float64). */
-export function winogradMatrices(m: 2 | 4): Readonly<Transform> {
-  return TRANSFORMS[m];
-}
 
 /** A WGSL f32 literal for a coefficient. */
 function literal(c: number): string {
@@ -203,7 +198,7 @@ function pipeline(ctx: GpuContext, m: 2 | 4, entry: 'weights' | 'input' | 'outpu
 }
 
 /** The dispatch labels' prefix: 'winograd' for F(2x2, 3x3), 'winograd4' for F(4x4, 3x3) (profiles, tests). */
-export function winogradLabel(m: 2 | 4): string {
+function winogradLabel(m: 2 | 4): string {
   return m === 2 ? 'winograd' : 'winograd4';
 }
 
@@ -240,6 +235,7 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, v: WinogradVaria
   const rule = opts.mask?.rule ?? null;
   const readsY = rule !== null && rule !== 'reluDeconvnet';
   const inPlane = s.cin * s.h * s.w, outPlane = s.cout * s.oh * s.ow;
+  const bw = bias ? ctx.window(bias) : null;
   try {
     // chunk by chunk through the same two buffers: the GPU orders each chunk's transforms after the last one's reads
     for (let n0 = 0; n0 < s.batch; n0 += per) {
@@ -254,7 +250,6 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, v: WinogradVaria
       ], Math.ceil((s.cin * tiles) / WORKGROUP), `${label}:input`);
       matmul(ctx, uOp(), vOp, mOp, { transA: false, transB: false, accumulate: false, label: `winogradGemm:${m}x${nb}` });
       const mw = ctx.window(mOp), ow = ctx.window(out, n0 * outPlane, nb * outPlane);
-      const bw = bias ? ctx.window(bias) : null;
       ctx.dispatch(pipeline(ctx, m, 'output', bias !== null, opts.relu), bw ? [ow, mw, bw] : [ow, mw], [
         s.cout * tiles, tiles, th, tw, s.oh, s.ow, s.cout, mw.base, ow.base, bw?.base ?? 0, 0, 0,
       ], Math.ceil((s.cout * tiles) / WORKGROUP), `${label}:output`);

@@ -1,0 +1,29 @@
+// Pinning the WebGPU backend's convolution algorithm for a test body, with every dispatch's label recorded.
+
+import { backend } from '../../src/runtime.js';
+
+export type Algorithm = 'direct' | 'winograd' | 'winograd4' | 'subgroup';
+type ConvCtx = { convAlgorithm: Algorithm | null; subgroupSize: number | null; timestampWrites: ((label: string) => undefined) | null };
+
+/** The open backend's WebGPU context, or null on the cpu backend. */
+export function convContext(): ConvCtx | null {
+  return (backend() as unknown as { ctx?: ConvCtx }).ctx ?? null;
+}
+
+/**
+ * Runs `body` with convolutions pinned to `alg` (where it applies) and the dispatch labels collected into its
+ * argument; null, without running it, on the cpu backend.
+ */
+export async function withAlgorithm<T>(alg: Algorithm, body: (labels: string[]) => Promise<T>): Promise<T | null> {
+  const ctx = convContext();
+  if (!ctx) return null;
+  const labels: string[] = [];
+  ctx.convAlgorithm = alg;
+  ctx.timestampWrites = (label) => { labels.push(label); return undefined; };
+  try {
+    return await body(labels);
+  } finally {
+    ctx.convAlgorithm = null;
+    ctx.timestampWrites = null;
+  }
+}
