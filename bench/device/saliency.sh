@@ -7,7 +7,8 @@
 # vis tests on the GPU's own tile choices, with the GPU's clocks sampled every 200 ms throughout. Logs, RESULTS.md
 # sections and the tuner's cache (tune.json) land in $OUT; the last lines printed are the summary. STEPS picks the
 # steps (default: profile saliency baseline tests; "kernels" runs the kernel benchmark, "sweep" profiles batch 32
-# with every GEMM pinned to each GPU tile in turn).
+# with every GEMM pinned to each GPU tile in turn). PROFILE_LIMIT, SALIENCY_LIMIT and TESTS_LIMIT change the steps'
+# time limits in seconds; TESTS, the test files.
 set -u
 export XDG_RUNTIME_DIR=/tmp
 out=${OUT:-/tmp/out}
@@ -22,9 +23,9 @@ step() { local name=$1 limit=$2; shift 2; local t0=$SECONDS
   timeout "$limit" "$@" > "$out/$name.log" 2>&1; echo "$name: exit $? in $((SECONDS - t0)) s"; }
 for s in $steps; do
   case $s in
-    profile) step profile 150 npm run bench -- profile --write --results-file "$out/RESULTS.md" ;;
+    profile) step profile ${PROFILE_LIMIT:-150} npm run bench -- profile --write --results-file "$out/RESULTS.md" ;;
     sweep) step sweep 150 npm run bench -- profile --batches 32 --tiles gpu --write --results-file "$out/sweep.md" ;;
-    saliency) step saliency 150 npm run bench -- saliency --size 224 --batches 1,32 --backends webgpu --write --results-file "$out/RESULTS.md" ;;
+    saliency) step saliency ${SALIENCY_LIMIT:-150} npm run bench -- saliency --size 224 --batches 1,32 --backends webgpu --write --results-file "$out/RESULTS.md" ;;
     baseline) CONVIS_AUTOTUNE=0 step baseline 90 npm run bench -- saliency --size 224 --batches 1,32 --backends webgpu --no-tfjs --write --results-file /tmp/baseline.md ;;
     kernels) step kernels 120 npm run bench -- kernels --write --results-file "$out/RESULTS.md" ;;
     tests) CONVIS_TUNE_CACHE=/tmp/tests-tune.json CONVIS_GEMM_TILE= CONVIS_REQUIRE_WEBGPU=1 step tests ${TESTS_LIMIT:-120} node scripts/run-tests.mjs ${TESTS:-test/ops/conv test/ops/autotune test/backends/bindgroups test/models/nn test/vis} ;;
