@@ -236,7 +236,7 @@ const gflops = (flops: number, ms: number) => (flops > 0 ? fmtRate(flops, ms) : 
 
 /**
  * The convolution tuner's choices (src/backend/webgpu/autotune.ts): per shape the choice and, where this process
- * timed it, the choice's ms beside the Winograd variants' (F(4x4)'s best chunking) and the fastest direct tile's
+ * timed it, the choice's ms beside the Winograd variants' (F(4x4)'s best chunking or GEMM tile) and the fastest direct tile's
  * (wall time of repeated calls).
  */
 function tunerTable(ctx: GpuContext): { header: string[]; rows: string[][] } {
@@ -374,7 +374,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (tuned.rows.length) {
     body.push('', `### autotuner: ${ctx.autotune ? 'on' : 'off'}, ${tuned.rows.length} convolution shapes`, '',
-      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd F(2x2, 3x3), of F(4x4, 3x3) (@MiB: its chunk cap where smaller chunks won) and of the fastest direct tile', '',
+      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd F(2x2, 3x3), of F(4x4, 3x3) (its best variant: @MiB, its chunk cap where smaller chunks won; :tile, its GEMM's tile where the tile pickTile does not choose won) and of the fastest direct tile', '',
       markdownTable(tuned.header, tuned.rows));
   }
   for (const sw of sweeps) body.push('', `### tile sweep, batch ${sw.batch} (every GEMM pinned to one tile; conv dispatch kinds' GPU ms summed)`, '', markdownTable(sw.table.header, sw.table.rows));

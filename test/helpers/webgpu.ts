@@ -2,7 +2,8 @@
 
 import { backend } from '../../src/runtime.js';
 
-export type Algorithm = 'direct' | 'winograd' | 'winograd4' | 'subgroup';
+/** An algorithm, or F(4x4) with its GEMM on a named tile (the tuner's candidates 'winograd4:<tile>'). */
+export type Algorithm = 'direct' | 'winograd' | 'winograd4' | 'subgroup' | 'winograd4:large' | 'winograd4:medium';
 type ConvCtx = { convAlgorithm: Algorithm | null; subgroupSize: number | null; timestampWrites: ((label: string) => undefined) | null };
 
 /** The open backend's WebGPU context, or null on the cpu backend. */

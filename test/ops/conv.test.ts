@@ -183,8 +183,16 @@ await onEachBackend('conv2d Winograd accuracy', [
     const want = conv2d(Float64Array.from(xs), Float64Array.from(ws), null, g);
     const largest = Math.max(...Array.from(want, Math.abs));
     const x = tensor(xs, [2, 256, 8, 8]), w = tensor(ws, [256, 256, 3, 3]);
-    for (const [alg, tol] of [['direct', 5e-6], ['winograd', 5e-6], ['winograd4', 5e-5]] as const) {
-      const got = await withAlgorithm(alg, () => ops.conv2d(x, w, null, { padding: 1 }).data());
+    const { tileConfigs, tileKey } = await import('../../src/backend/webgpu/gemm.js');
+    const cases = [['direct', 5e-6], ['winograd', 5e-6], ['winograd4', 5e-5], ['winograd4:large', 5e-5], ['winograd4:medium', 5e-5]] as const;
+    for (const [alg, tol] of cases) {
+      const got = await withAlgorithm(alg, async (labels) => {
+        const y = await ops.conv2d(x, w, null, { padding: 1 }).data();
+        // a named GEMM tile is the one the Winograd GEMM ran on
+        const tile = alg.split(':')[1];
+        if (tile) t.ok(labels.some((l) => l.startsWith('winogradGemm:') && l.endsWith(`tile=${tileKey(tileConfigs[tile])}`)), `${alg}: the GEMM ran on ${tile}`);
+        return y;
+      });
       if (got === null) return t.pass('the convolution algorithm is a WebGPU matter');
       let worst = 0;
       got.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - want[i])); });
@@ -217,7 +225,31 @@ test('Winograd chunks: images per chunk under the cap, one binding and the workg
   t.equal(winogradImagesPerChunk(big, thin, parseWinograd('winograd')!), 63, 'the workgroup grid bounds a chunk\'s tiles');
   t.equal(parseWinograd('winograd4@0'), null, 'a zero cap is no variant');
   t.equal(parseWinograd('winograd3'), null, 'F(3x3) is no variant');
-  t.deepEqual(parseWinograd('winograd@64'), { m: 2, chunkBytes: 64 * 2 ** 20 }, 'winograd@64: F(2x2), 64 MiB');
+  t.deepEqual(parseWinograd('winograd@64'), { m: 2, chunkBytes: 64 * 2 ** 20, tile: null }, 'winograd@64: F(2x2), 64 MiB');
+  t.deepEqual(parseWinograd('winograd4@16:large'), { m: 4, chunkBytes: 16 * 2 ** 20, tile: 'large' }, 'winograd4@16:large: F(4x4), 16 MiB, the 128x128 tile');
+  t.equal(parseWinograd('winograd4:huge'), null, 'a tile that does not exist is no variant');
+});
+
+// The GEMM tile rule counts a batched dispatch's tiles over its batch (matmul.ts pickTile), and on GPUs the tuner
+// also times F(4x4) on the 64x64 / 128x128 tile the rule did not pick (conv.ts winogradCandidates); on a stand-in
+// for a GPU's limits, VGG16's layers at batch 32 and 1.
+test('GEMM tiles: batched dispatches count their tiles; the tuner times the other Winograd GEMM tile', async (t) => {
+  const { pickTile } = await import('../../src/backend/webgpu/matmul.js');
+  const { tileConfigs } = await import('../../src/backend/webgpu/gemm.js');
+  const { winogradCandidates } = await import('../../src/backend/webgpu/conv.js');
+  type Ctx = Parameters<typeof pickTile>[0];
+  const gpu = { isCpuAdapter: false, tileOverride: null, maxWindowElements: 2 ** 29, maxWorkgroups: 65535 } as unknown as Ctx;
+  // 256 rows x 6,272 columns (256 channels at 56x56, batch 32, F(4x4)): 2 x 49 = 98 tiles of 128x128 alone, 3,528 over 36
+  t.equal(pickTile(gpu, 256, 6272), tileConfigs.medium, 'one 256 x 6272 GEMM: the 64x64 tile (98 tiles of 128x128)');
+  t.equal(pickTile(gpu, 256, 6272, 'k', 'mn', 36), tileConfigs.large, '36 of them in one dispatch: the 128x128 tile');
+  t.equal(pickTile(gpu, 64, 6272, 'k', 'mn', 36), tileConfigs.wide8, '64 rows: wide8 whatever the batch');
+  const layer = (batch: number, channels: number, size: number) =>
+    ({ batch, cin: channels, cout: channels, h: size, w: size, oh: size, ow: size, padTop: 1, padLeft: 1 });
+  t.ok(winogradCandidates(gpu, layer(32, 256, 56)).includes('winograd4:medium'), 'batch 32, 256 channels at 56: F(4x4) on 64x64 too');
+  t.ok(winogradCandidates(gpu, layer(1, 256, 56)).includes('winograd4:large'), 'batch 1: F(4x4) on 128x128 too');
+  t.notOk(winogradCandidates(gpu, layer(32, 64, 224)).some((c) => c.includes(':')), '64 channels (wide8): no other tile');
+  const cpu = { ...gpu, isCpuAdapter: true } as unknown as Ctx;
+  t.deepEqual(winogradCandidates(cpu, layer(32, 256, 56)), ['winograd', 'winograd4'], 'a CPU adapter: the two variants alone');
 });
 
 /** Whether the WebGPU adapter runs the subgroup kernel (8-invocation subgroups: lavapipe); false elsewhere. */

@@ -18,7 +18,7 @@ import { canLoad, tileConfigs } from './gemm.js';
 import { parseWinograd } from './winograd.js';
 
 /** Bumped whenever a kernel changes enough that old timings no longer hold. */
-export const TUNE_VERSION = 2;
+export const TUNE_VERSION = 3;
 
 /** The GEMM tiles a GPU's tuner tries for a direct convolution. */
 export const GPU_TILES = ['large', 'large16', 'tall', 'wide', 'wide8', 'tall8', 'square8', 'medium'] as const;
@@ -32,7 +32,7 @@ export interface ConvSpec {
   w: number[];
   y: number[];
   p: Conv2dParams;
-  /** the candidates, 'direct:<tile>', 'winograd[4][@MiB]' (winograd.ts parseWinograd) or 'subgroup' (the caller knows which apply) */
+  /** the candidates, 'direct:<tile>', 'winograd[4][@MiB][:<tile>]' (winograd.ts parseWinograd) or 'subgroup' (the caller knows which apply) */
   candidates: string[];
 }
 

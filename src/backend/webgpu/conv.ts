@@ -96,16 +96,19 @@ type ConvPlan = { algorithm: 'winograd'; shape: WinogradShape; variant: Winograd
 /**
  * The Winograd candidates the tuner times for a 3x3 stride-1 shape: F(2x2) and F(4x4) where they fit, and on GPUs
  * F(4x4) in chunks of at most 16 MiB where that splits the batch more finely than the default cap (a chunk's
- * transformed tensors then may stay in the L2 cache between the transforms and the GEMM).
+ * transformed tensors then may stay in the L2 cache between the transforms and the GEMM), and F(4x4) with its
+ * GEMM on the other of the 64x64 and 128x128 tiles than pickTile's (which picks by counting tiles, not by timing).
  */
-function winogradCandidates(ctx: GpuContext, wino: WinogradShape): string[] {
+export function winogradCandidates(ctx: GpuContext, wino: WinogradShape): string[] {
   const out: string[] = [];
   for (const name of ['winograd', 'winograd4']) if (winogradFits(ctx, wino, parseWinograd(name)!)) out.push(name);
-  const small = parseWinograd('winograd4@16')!;
-  if (!ctx.isCpuAdapter && out.includes('winograd4') &&
-      winogradImagesPerChunk(ctx, wino, small) < winogradImagesPerChunk(ctx, wino, parseWinograd('winograd4')!)) {
-    out.push('winograd4@16');
-  }
+  if (ctx.isCpuAdapter || !out.includes('winograd4')) return out;
+  const f4 = parseWinograd('winograd4')!, per = winogradImagesPerChunk(ctx, wino, f4);
+  if (winogradImagesPerChunk(ctx, wino, parseWinograd('winograd4@16')!) < per) out.push('winograd4@16');
+  const columns = per * Math.ceil(wino.oh / 4) * Math.ceil(wino.ow / 4);
+  const ruled = pickTile(ctx, wino.cout, columns, 'k', 'mn', 36);
+  const other = ruled === tileConfigs.large ? 'medium' : ruled === tileConfigs.medium ? 'large' : null;
+  if (other) out.push(`winograd4:${other}`);
   return out;
 }
 

@@ -21,10 +21,16 @@ export interface MatmulOptions {
   transA: boolean; transB: boolean; accumulate: boolean; bias?: Operand | null; relu?: boolean;
   /** the dispatch label's kind (profiles): 'matmul' unless given */
   label?: string;
+  /** the GEMM tile where it can load these operands' layout, over a pinned one (a conv plan's: the tuner's Winograd candidates); else pickTile's */
+  tile?: TileConfig;
 }
 
-/** The tile for an M x N GEMM whose A and B tiles are contiguous along aFast and bFast (a conv's: k and mn). */
-export function pickTile(ctx: GpuContext, M: number, N: number, aFast: 'k' | 'mn' = 'k', bFast: 'k' | 'mn' = 'mn'): TileConfig {
+/**
+ * The tile for `batch` M x N GEMMs in one dispatch whose A and B tiles are contiguous along aFast and bFast (a
+ * conv's: k and mn).
+ */
+export function pickTile(ctx: GpuContext, M: number, N: number, aFast: 'k' | 'mn' = 'k', bFast: 'k' | 'mn' = 'mn',
+                         batch = 1): TileConfig {
   // a pinned tile, where it can load this layout
   if (ctx.tileOverride && canLoad(ctx.tileOverride, aFast, bFast)) return ctx.tileOverride;
   // on lavapipe the biggest thread tiles win: 8x16 outputs per invocation ran 1024^3 at 6.2 GFLOP/s,
@@ -39,9 +45,11 @@ export function pickTile(ctx: GpuContext, M: number, N: number, aFast: 'k' | 'mn
   }
   // From the H100 tile sweep in bench/RESULTS.md: 128x128 tiles for big or tall-and-wide GEMMs (4096^3,
   // VGG's 512-channel layer at 28x28), 64x128 with 8x8 per thread for 64-row ones (VGG's first block),
-  // 64x64 otherwise
+  // 64x64 otherwise. The count is of the whole dispatch's 128x128 tiles, over its batch too: at batch 32 the
+  // tuner's fastest direct tile for VGG's 128- and 256-channel layers was 128x128 (bench/RESULTS.md, H200), and a
+  // Winograd GEMM is a batch of 16 or 36 such products
   if (M <= 64) return tileConfigs.wide8;
-  const tiles = Math.ceil(M / 128) * Math.ceil(N / 128);
+  const tiles = batch * Math.ceil(M / 128) * Math.ceil(N / 128);
   if (tiles >= 256 || (M >= 512 && N >= 512)) return tileConfigs.large;
   return tileConfigs.medium;
 }
@@ -91,7 +99,7 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
   const sbk = opts.transB ? 1 : N, sbn = opts.transB ? K : 1;
   const sab = batchA === 1 ? 0 : M * K, sbb = batchB === 1 ? 0 : K * N;
   const aFast = sak === 1 ? 'k' : 'mn', bFast = sbn === 1 ? 'mn' : 'k';
-  const tile = pickTile(ctx, M, N, aFast, bFast);
+  const tile = opts.tile && canLoad(opts.tile, aFast, bFast) ? opts.tile : pickTile(ctx, M, N, aFast, bFast, batch);
   const bias = opts.bias ?? null;
   const limit = ctx.maxWindowElements;
 

@@ -1,6 +1,7 @@
 // 3x3 stride-1 convolutions by Winograd's F(m x m, 3x3), m = 2 or 4 (kernels/winograd.wgsl): the weight transform,
 // the input transform, a² GEMMs [rows, channels] x [channels, tiles] (a = m + 2) as one batched matmul (matmul.ts,
-// so the adapter's own tile choice applies), and the output transform with the bias and ReLU.
+// so the adapter's own tile choice applies unless the plan names a tile), and the output transform with the bias
+// and ReLU.
 //
 //   F(2x2, 3x3): 16 products per 4 outputs, 2.25x fewer multiplications than the direct implicit GEMM; the
 //                transformed input and output are 16/4 = 4 times the input's and output's size.
@@ -22,6 +23,7 @@
 
 import type { Conv2dParams, Operand, ReluMask } from '../interface.js';
 import type { GpuContext, GpuStorage } from './context.js';
+import { tileConfigs } from './gemm.js';
 import { matmul } from './matmul.js';
 import { reluRuleExpr } from './elementwise.js';
 import { kernelSource, wgslRelu } from './source.js';
@@ -37,20 +39,24 @@ export interface WinogradShape {
   padTop: number; padLeft: number;
 }
 
-/** How a Winograd convolution runs: the output tile m, and the cap on each chunk's transformed tensors (bytes). */
-export interface WinogradVariant { m: 2 | 4; chunkBytes: number }
+/**
+ * How a Winograd convolution runs: the output tile m, the cap on each chunk's transformed tensors (bytes), and
+ * the GEMM's tile (a name in gemm.ts tileConfigs; null: matmul.ts pickTile's).
+ */
+export interface WinogradVariant { m: 2 | 4; chunkBytes: number; tile: string | null }
 
 /** The chunk cap unless a plan names another (see the file's comment). */
 const WINOGRAD_CHUNK_BYTES = 256 * 2 ** 20;
 
 /**
  * The variant a choice names: 'winograd' (F(2x2, 3x3)) or 'winograd4' (F(4x4, 3x3)), optionally with '@<MiB>', the
- * chunk cap in MiB (the tuner's small-chunk candidates); null for anything else.
+ * chunk cap in MiB (the tuner's small-chunk candidates), then optionally ':<tile>', the GEMM's tile (the tuner's
+ * other-tile candidates); null for anything else.
  */
 export function parseWinograd(choice: string): WinogradVariant | null {
-  const match = /^winograd(4?)(?:@([1-9]\d{0,5}))?$/.exec(choice);
-  if (!match) return null;
-  return { m: match[1] === '4' ? 4 : 2, chunkBytes: match[2] ? Number(match[2]) * 2 ** 20 : WINOGRAD_CHUNK_BYTES };
+  const match = /^winograd(4?)(?:@([1-9]\d{0,5}))?(?::(\w+))?$/.exec(choice);
+  if (!match || (match[3] !== undefined && !Object.hasOwn(tileConfigs, match[3]))) return null;
+  return { m: match[1] === '4' ? 4 : 2, chunkBytes: match[2] ? Number(match[2]) * 2 ** 20 : WINOGRAD_CHUNK_BYTES, tile: match[3] ?? null };
 }
 
 /** Whether a layer with these parameters is a 3x3, stride-1, undilated, ungrouped convolution. */
@@ -248,7 +254,9 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, v: WinogradVaria
       ctx.dispatch(pipeline(ctx, m, 'input', false, false, rule), yw ? [vw, xw, yw] : [vw, xw], [
         s.cin * tiles, tiles, th, tw, s.h, s.w, { i: s.padTop }, { i: s.padLeft }, xw.base, vw.base, yw?.base ?? 0, 0,
       ], Math.ceil((s.cin * tiles) / WORKGROUP), `${label}:input`);
-      matmul(ctx, uOp(), vOp, mOp, { transA: false, transB: false, accumulate: false, label: `winogradGemm:${m}x${nb}` });
+      matmul(ctx, uOp(), vOp, mOp, {
+        transA: false, transB: false, accumulate: false, label: `winogradGemm:${m}x${nb}`, tile: v.tile ? tileConfigs[v.tile] : undefined,
+      });
       const mw = ctx.window(mOp), ow = ctx.window(out, n0 * outPlane, nb * outPlane);
       ctx.dispatch(pipeline(ctx, m, 'output', bias !== null, opts.relu), bw ? [ow, mw, bw] : [ow, mw], [
         s.cout * tiles, tiles, th, tw, s.oh, s.ow, s.cout, mw.base, ow.base, bw?.base ?? 0, 0, 0,
