@@ -192,11 +192,13 @@ function profileOf(batch: number, runs: { stamps: Stamp[]; wallMs: number }[]): 
   const categories = new Map<string, { category: string; ms: number; flops: number }>();
   first.forEach((s, i) => {
     const d = describe(s.label, batch);
-    const row = rows.get(d.key) ?? { key: d.key, count: 0, ms: 0, flops: 0, tile: d.tile };
+    // (one row per kind and tile: the tuner may run two passes of one shape on different tiles)
+    const rowKey = `${d.key}|${d.tile}`;
+    const row = rows.get(rowKey) ?? { key: d.key, count: 0, ms: 0, flops: 0, tile: d.tile };
     row.count++;
     row.ms += dur[i];
     row.flops += d.flops;
-    rows.set(d.key, row);
+    rows.set(rowKey, row);
     const c = categories.get(d.category) ?? { category: d.category, ms: 0, flops: 0 };
     c.ms += dur[i];
     c.flops += d.flops;
@@ -374,7 +376,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (tuned.rows.length) {
     body.push('', `### autotuner: ${ctx.autotune ? 'on' : 'off'}, ${tuned.rows.length} convolution shapes`, '',
-      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd F(2x2, 3x3), of F(4x4, 3x3) (its best variant: @MiB, its chunk cap where smaller chunks won; :tile, its GEMM's tile where the tile pickTile does not choose won) and of the fastest direct tile', '',
+      'each shape\'s choice; where this run tuned it, the best wall ms of repeated calls of the choice, of Winograd F(2x2, 3x3), of F(4x4, 3x3) (its best variant: @MiB, its chunk cap where smaller chunks won; :tile, its GEMM\'s tile where the tile pickTile does not choose won) and of the fastest direct tile', '',
       markdownTable(tuned.header, tuned.rows));
   }
   for (const sw of sweeps) body.push('', `### tile sweep, batch ${sw.batch} (every GEMM pinned to one tile; conv dispatch kinds' GPU ms summed)`, '', markdownTable(sw.table.header, sw.table.rows));

@@ -2,7 +2,8 @@
 // is here (it is on by default on GPUs only): a shape seen for the first time is tuned at the next read-back, its
 // forward and backward-input each get a choice, results stay equal to the float64 reference under the fixed rule
 // and under the choice, the choices persist in the cache file, a new context reads them back instead of tuning,
-// cached 'winograd4' and 'winograd' choices route the layer through their transforms, and a corrupt file is replaced.
+// cached 'winograd4:large' and 'winograd' choices route the layer through their transforms (the first's GEMM on
+// the tile it names), and a corrupt file is replaced.
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,7 +93,7 @@ await onEachBackend('conv2d autotuner', [
     await init({ backend: name });
     const ctx = gpu()!;
     const file = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    file.adapters[ctx.adapterName][FWD] = 'winograd4';
+    file.adapters[ctx.adapterName][FWD] = 'winograd4:large';
     file.adapters[ctx.adapterName][DX] = 'winograd';
     writeFileSync(cacheFile, JSON.stringify(file));
     tuneInto(ctx, cacheFile);
@@ -109,6 +110,9 @@ await onEachBackend('conv2d autotuner', [
     // forward twice (the value, then inside grad) through F(4x4), and backward-input once through F(2x2)
     t.equal(labels.filter((l) => l === 'winograd4:input').length, 2, 'both forward passes ran through F(4x4, 3x3)');
     t.equal(labels.filter((l) => l === 'winograd:input').length, 1, 'backward-input ran through F(2x2, 3x3)');
+    const { tileConfigs, tileKey } = await import('../../src/backend/webgpu/gemm.js');
+    const large = labels.filter((l) => l.startsWith('winogradGemm:4x') && l.endsWith(`tile=${tileKey(tileConfigs.large)}`));
+    t.equal(large.length, 2, 'both F(4x4) GEMMs ran on the 128x128 tile the cached choice names');
   }],
   ['a corrupt cache file is replaced; an unknown tile or algorithm in it is tuned anew', async (t) => {
     const ctx = gpu();

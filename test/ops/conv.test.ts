@@ -245,9 +245,12 @@ test('GEMM tiles: batched dispatches count their tiles; the tuner times the othe
   t.equal(pickTile(gpu, 64, 6272, 'k', 'mn', 36), tileConfigs.wide8, '64 rows: wide8 whatever the batch');
   const layer = (batch: number, channels: number, size: number) =>
     ({ batch, cin: channels, cout: channels, h: size, w: size, oh: size, ow: size, padTop: 1, padLeft: 1 });
-  t.ok(winogradCandidates(gpu, layer(32, 256, 56)).includes('winograd4:medium'), 'batch 32, 256 channels at 56: F(4x4) on 64x64 too');
-  t.ok(winogradCandidates(gpu, layer(1, 256, 56)).includes('winograd4:large'), 'batch 1: F(4x4) on 128x128 too');
-  t.notOk(winogradCandidates(gpu, layer(32, 64, 224)).some((c) => c.includes(':')), '64 channels (wide8): no other tile');
+  // F(4x4) at 256 channels, 56x56: 7.2 MB an image (the whole batch of 32 in one 256 MiB chunk, 2 images in 16 MiB);
+  // at 64 channels, 224x224: 28.9 MB (9 images a chunk, one in 16 MiB)
+  t.deepEqual(winogradCandidates(gpu, layer(32, 256, 56)), ['winograd', 'winograd4', 'winograd4@16', 'winograd4:medium'],
+    'batch 32, 256 channels at 56: F(4x4) in small chunks and on 64x64 too');
+  t.deepEqual(winogradCandidates(gpu, layer(1, 256, 56)), ['winograd', 'winograd4', 'winograd4:large'], 'batch 1: F(4x4) on 128x128 too');
+  t.deepEqual(winogradCandidates(gpu, layer(32, 64, 224)), ['winograd', 'winograd4', 'winograd4@16'], '64 channels (wide8): no other tile');
   const cpu = { ...gpu, isCpuAdapter: true } as unknown as Ctx;
   t.deepEqual(winogradCandidates(cpu, layer(32, 256, 56)), ['winograd', 'winograd4'], 'a CPU adapter: the two variants alone');
 });

@@ -1,13 +1,15 @@
 // The convolution autotuner: on a GPU, the first time a convolution shape is seen (forward or backward-input,
 // batch size included), the shape is queued; at the next read-back or sync the tuner times every candidate on
 // scratch operands — the direct implicit GEMM under each GPU tile, and Winograd F(2x2, 3x3) and F(4x4, 3x3) where
-// the layer is 3x3 with stride 1 (conv.ts winogradCandidates) — and keeps the fastest. The choices are kept per adapter (name and driver) in a JSON file,
+// the layer is 3x3 with stride 1, F(4x4) also in smaller chunks and on another GEMM tile (conv.ts
+// winogradCandidates) — and keeps the fastest. The choices are kept per adapter (name and driver) in a JSON file,
 // so a device is tuned once: $CONVIS_TUNE_CACHE, else $XDG_CACHE_HOME/convis/tune.json, else
 // ~/.cache/convis/tune.json. CONVIS_AUTOTUNE=0 turns the tuner off (the fixed rules of pickTile apply),
 // CONVIS_AUTOTUNE=1 turns it on where it is off by default (CPU adapters, whose compiles are slow).
 //
 // The calls that queue a shape run it with the fixed rules, so their results do not wait for the tuner; only
-// the time of the read-back that tunes grows (a few seconds for VGG16 on an H100, mostly pipeline compiles).
+// the time of the read-back that tunes grows (about 25 s for VGG16's 18 shapes at one batch size on an H200,
+// mostly pipeline compiles).
 
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';

@@ -115,7 +115,7 @@ export class GpuContext {
   autotune: boolean;
   /** where the tuner's choices persist (null: in memory only) */
   tuneCachePath: string | null;
-  /** the tuner's choices by convKey: 'winograd[4][@MiB]', 'subgroup' or 'direct:<tile>' */
+  /** the tuner's choices by convKey: 'winograd[4][@MiB][:<tile>]', 'subgroup' or 'direct:<tile>' */
   readonly convChoices = new Map<string, string>();
   /** shapes seen without a choice, tuned at the next read-back or sync */
   readonly pendingConv = new Map<string, ConvSpec>();

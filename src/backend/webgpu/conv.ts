@@ -97,7 +97,8 @@ type ConvPlan = { algorithm: 'winograd'; shape: WinogradShape; variant: Winograd
  * The Winograd candidates the tuner times for a 3x3 stride-1 shape: F(2x2) and F(4x4) where they fit, and on GPUs
  * F(4x4) in chunks of at most 16 MiB where that splits the batch more finely than the default cap (a chunk's
  * transformed tensors then may stay in the L2 cache between the transforms and the GEMM), and F(4x4) with its
- * GEMM on the other of the 64x64 and 128x128 tiles than pickTile's (which picks by counting tiles, not by timing).
+ * GEMM on the other of the 64x64 and 128x128 tiles than pickTile's (which picks by counting tiles, not by timing;
+ * the rule is asked about a full chunk at the default cap, and the small-chunk variant keeps the rule's tile).
  */
 export function winogradCandidates(ctx: GpuContext, wino: WinogradShape): string[] {
   const out: string[] = [];

@@ -99,11 +99,12 @@ export function matmul(ctx: GpuContext, a: Operand, b: Operand, out: Operand, op
   const sbk = opts.transB ? 1 : N, sbn = opts.transB ? K : 1;
   const sab = batchA === 1 ? 0 : M * K, sbb = batchB === 1 ? 0 : K * N;
   const aFast = sak === 1 ? 'k' : 'mn', bFast = sbn === 1 ? 'mn' : 'k';
-  const tile = opts.tile && canLoad(opts.tile, aFast, bFast) ? opts.tile : pickTile(ctx, M, N, aFast, bFast, batch);
   const bias = opts.bias ?? null;
   const limit = ctx.maxWindowElements;
 
   const fitsWhole = a.size <= limit && b.size <= limit && out.size <= limit;
+  // (operands over a binding run a dispatch per batch element: the rule counts one)
+  const tile = opts.tile && canLoad(opts.tile, aFast, bFast) ? opts.tile : pickTile(ctx, M, N, aFast, bFast, fitsWhole ? batch : 1);
   // a few rows: a GEMV instead of a mostly idle register tile (a pinned tile does not change this: the tile is
   // a GEMM's choice). On a CPU adapter kernels/gemv.wgsl (an invocation per 4 columns, every row); on a GPU
   // kernels/gemv_wg.wgsl (a workgroup splits K), where B's layout allows its vec4 loads; else the GEMM.
