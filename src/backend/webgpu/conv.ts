@@ -17,8 +17,8 @@ import { pickTile } from './matmul.js';
 import { wgslRelu } from './source.js';
 import { finishSplit, gemmOutput, planSplit } from './splitk.js';
 import { subgroupConv, subgroupConvAvailable, subgroupFits, type SubgroupShape, subgroupShapeFits } from './subgroupconv.js';
-import { parseWinograd, winogradConv, winogradFits, winogradImagesPerChunk, type WinogradShape, winogradShapeFits,
-  type WinogradVariant } from './winograd.js';
+import { parseWinograd, winogradConv, winogradFits, winogradGemmTile, winogradImagesPerChunk, type WinogradShape,
+  winogradShapeFits, type WinogradVariant } from './winograd.js';
 
 // The geometry: baked into the shader as constants (the compiler then turns divisions into multiplications),
 // or, for tiles with `bakeShapes: false`, read from the uniform block so one pipeline serves every shape.
@@ -104,10 +104,9 @@ export function winogradCandidates(ctx: GpuContext, wino: WinogradShape): string
   const out: string[] = [];
   for (const name of ['winograd', 'winograd4']) if (winogradFits(ctx, wino, parseWinograd(name)!)) out.push(name);
   if (ctx.isCpuAdapter || !out.includes('winograd4')) return out;
-  const f4 = parseWinograd('winograd4')!, per = winogradImagesPerChunk(ctx, wino, f4);
-  if (winogradImagesPerChunk(ctx, wino, parseWinograd('winograd4@16')!) < per) out.push('winograd4@16');
-  const columns = per * Math.ceil(wino.oh / 4) * Math.ceil(wino.ow / 4);
-  const ruled = pickTile(ctx, wino.cout, columns, 'k', 'mn', 36);
+  const f4 = parseWinograd('winograd4')!;
+  if (winogradImagesPerChunk(ctx, wino, parseWinograd('winograd4@16')!) < winogradImagesPerChunk(ctx, wino, f4)) out.push('winograd4@16');
+  const ruled = winogradGemmTile(ctx, wino, f4);
   const other = ruled === tileConfigs.large ? 'medium' : ruled === tileConfigs.medium ? 'large' : null;
   if (other) out.push(`winograd4:${other}`);
   return out;

@@ -23,8 +23,8 @@
 
 import type { Conv2dParams, Operand, ReluMask } from '../interface.js';
 import type { GpuContext, GpuStorage } from './context.js';
-import { tileConfigs } from './gemm.js';
-import { matmul } from './matmul.js';
+import { type TileConfig, tileConfigs } from './gemm.js';
+import { matmul, pickTile } from './matmul.js';
 import { reluRuleExpr } from './elementwise.js';
 import { kernelSource, wgslRelu } from './source.js';
 
@@ -87,6 +87,15 @@ export function winogradImagesPerChunk(ctx: GpuContext, s: WinogradShape, v: Win
   const byCap = Math.max(1, Math.floor(v.chunkBytes / (4 * transformed)));
   const byGrid = Math.floor((ctx.maxWorkgroups * NARROWEST_TILE_COLUMNS) / tiles);
   return Math.min(s.batch, Math.floor(limit / binding), byCap, byGrid);
+}
+
+/**
+ * The tile pickTile's rule gives the variant's GEMM on a full chunk (a² products of [cout, cin] x [cin, tiles]),
+ * or the one the variant names.
+ */
+export function winogradGemmTile(ctx: GpuContext, s: WinogradShape, v: WinogradVariant): TileConfig {
+  if (v.tile) return tileConfigs[v.tile];
+  return pickTile(ctx, s.cout, winogradImagesPerChunk(ctx, s, v) * tilesPerImage(s, v.m), 'k', 'mn', (v.m + 2) ** 2);
 }
 
 /** Whether this convolution can run through this Winograd variant: padding within the transforms' reach and one image within a binding. */
@@ -208,8 +217,8 @@ function winogradLabel(m: 2 | 4): string {
   return m === 2 ? 'winograd' : 'winograd4';
 }
 
-const operand = (storage: GpuStorage, offset: number, shape: number[]): Operand =>
-  ({ storage, offset, shape, size: shape.reduce((p, q) => p * q, 1) });
+const operand = (storage: GpuStorage, shape: number[]): Operand =>
+  ({ storage, offset: 0, shape, size: shape.reduce((p, q) => p * q, 1) });
 
 /**
  * out = conv(x, w) (+ bias, ReLU) for a 3x3 stride-1 convolution, or with `flip` its backward-input: x is then the
@@ -226,7 +235,7 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, v: WinogradVaria
   const wBuffer = (w.storage as GpuStorage).buffer;
   const uKey = `${label}:${w.offset}:${s.cout}x${s.cin}:${opts.flip ? 'flip' : 'fwd'}`;
   let u = ctx.derivedFrom(wBuffer, uKey);
-  const uOp = () => operand(u!, 0, [a2, s.cout, s.cin]);
+  const uOp = () => operand(u!, [a2, s.cout, s.cin]);
   if (!u) {
     u = ctx.allocStorage(a2 * s.cout * s.cin);
     const ww = ctx.window(w), uw = ctx.window(uOp());
@@ -247,8 +256,8 @@ export function winogradConv(ctx: GpuContext, s: WinogradShape, v: WinogradVaria
     for (let n0 = 0; n0 < s.batch; n0 += per) {
       const nb = Math.min(per, s.batch - n0);
       const tiles = nb * th * tw;
-      const vOp = operand(vStorage, 0, [a2, s.cin, tiles]);
-      const mOp = operand(mStorage, 0, [a2, s.cout, tiles]);
+      const vOp = operand(vStorage, [a2, s.cin, tiles]);
+      const mOp = operand(mStorage, [a2, s.cout, tiles]);
       const xw = ctx.window(x, n0 * inPlane, nb * inPlane), vw = ctx.window(vOp);
       const yw = readsY ? ctx.window(opts.mask!.y, n0 * inPlane, nb * inPlane) : null;
       ctx.dispatch(pipeline(ctx, m, 'input', false, false, rule), yw ? [vw, xw, yw] : [vw, xw], [
