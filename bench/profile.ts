@@ -22,9 +22,7 @@ import { eachFlag, int, list, measuredEnv, parseArgs, rerunCommand } from './cli
 import { NO_QUANTIZATION } from './kernel-options.js';
 import { cpuModel, logicalCores, sourceRevision } from './machine.js';
 import { fmtMs, fmtRate, markdownTable, textTable, updateSection } from './report.js';
-import { median, TimestampPairs } from './timing.js';
-
-const MAX_DISPATCHES = 2048;   // 4096 queries, WebGPU's limit for one query set
+import { CallRecorder, median, type Stamp } from './timing.js';
 
 export const USAGE = `usage: npm run bench -- profile [options]
 
@@ -82,48 +80,6 @@ async function warm(call: () => Promise<void>): Promise<void> {
   await call(); // compiles, and tunes convolutions the first time: the 2 s count from its end
   const start = performance.now();
   for (let i = 0; i < 1 || performance.now() - start < 2000; i++) await call();
-}
-
-/** One dispatch of a call: its label and its GPU interval (ns from the first dispatch's start). */
-interface Stamp { label: string; begin: number; end: number }
-
-/** Records every dispatch of `call` with timestamps (the adapter must offer timestamp queries). */
-class Recorder {
-  private readonly stamps: TimestampPairs;
-
-  constructor(private readonly ctx: GpuContext) {
-    this.stamps = new TimestampPairs(ctx, MAX_DISPATCHES);
-  }
-
-  async record(call: () => Promise<void>): Promise<{ stamps: Stamp[]; wallMs: number }> {
-    const ctx = this.ctx;
-    await ctx.sync();
-    const labels: string[] = [];
-    ctx.timestampWrites = (label) => {
-      if (labels.length >= MAX_DISPATCHES) throw new Error(`bench profile: more than ${MAX_DISPATCHES} dispatches in one call`);
-      labels.push(label);
-      return this.stamps.writes(labels.length - 1);
-    };
-    const t0 = performance.now();
-    try {
-      await call();
-    } finally {
-      ctx.timestampWrites = null;
-    }
-    const wallMs = performance.now() - t0;
-    const n = labels.length;
-    if (n === 0) return { stamps: [], wallMs };
-    this.stamps.resolve(n);
-    await ctx.sync();
-    const raw = await this.stamps.values(n);
-    const origin = raw[0];
-    const ns = (v: bigint) => Number(v - origin);
-    return { stamps: labels.map((label, i) => ({ label, begin: ns(raw[2 * i]), end: ns(raw[2 * i + 1]) })), wallMs };
-  }
-
-  destroy(): void {
-    this.stamps.destroy();
-  }
 }
 
 /** The GEMM fields of a label made by gemmLabel, or null. */
@@ -279,7 +235,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`adapter:  ${info.device}${ctx.isCpuAdapter ? ' (a CPU adapter)' : ''}`);
     console.log(`profile:  VGG16 at ${size}, batch ${batches.join(', ')}; ${o.runs} profiled calls after at least 2 s of warm-up calls; a compute pass per dispatch`);
     const m: Model = zoo.vgg16({ seed: 0, inputSize: size });
-    const recorder = new Recorder(ctx);
+    const recorder = new CallRecorder(ctx);
     try {
       for (const n of batches) {
         const per = 3 * size * size;

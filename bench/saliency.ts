@@ -29,10 +29,12 @@ import { keep } from '../src/tensor/tensor.js';
 import { preprocessAffine } from '../src/vis/common.js';
 import { saliency } from '../src/vis/saliency.js';
 import { eachFlag, int, list, measuredEnv, oneOf, parseArgs, rerunCommand, seconds } from './cli.js';
+import { NO_QUANTIZATION } from './kernel-options.js';
+import { LAYER_LEGEND, layerTable, type LayerTimes, layerTimes } from './layers.js';
 import { cpuModel, describeLoad, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { RESULT_TAG } from './peer-protocol.js';
 import { fmtMs, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
-import { attempt, type CallBudget, describeTiming, relErr, type Timing, timeCalls } from './timing.js';
+import { attempt, type CallBudget, CallRecorder, describeTiming, relErr, type Timing, timeCalls } from './timing.js';
 
 type BackendName = 'webgpu' | 'cpu';
 const DEFAULT_SIZES = [224];
@@ -51,6 +53,8 @@ const DEFAULT_WARMUP_S = 2;
  * moves the gradient locally. A different computation (a wrong layout, a wrong class) is off by order 1.
  */
 const CHECK_TOLERANCE = 2e-2;
+/** calls recorded with a timestamp pair per dispatch for the GPU time per layer (after the timed runs) */
+const LAYER_CALLS = 3;
 const MB = 1e6, MiB = 2 ** 20;
 
 export const USAGE = `usage: npm run bench -- saliency [options]
@@ -63,6 +67,9 @@ export const USAGE = `usage: npm run bench -- saliency [options]
   --batches LIST        batch sizes (default ${DEFAULT_BATCHES.join(',')}; on a CPU WebGPU adapter ${CPU_ADAPTER_BATCHES.join(',')})
   --backends LIST       convis backends: webgpu, cpu (default both)
   --no-tfjs             leave out TF.js (tfjs-backend-webgpu on the same adapter)
+  --no-layers           leave out the webgpu GPU time per layer (by default, after a case's timed runs, ${LAYER_CALLS} more calls
+                        record every dispatch between timestamp queries, where the adapter offers them, and a table gives
+                        each layer's forward and backward ms and the conv layers' TFLOP/s)
   --quick               3 timed runs after 1 warm-up (default: up to 10 after 1)
   --runs N, --warmup N  timed runs (median reported) and untimed warm-up runs per case
   --warmup-s S          warm up for at least S seconds as well (default ${DEFAULT_WARMUP_S}): a GPU's clock rises only under
@@ -79,6 +86,7 @@ interface Options extends CallBudget {
   batches: number[] | null;
   backends: BackendName[];
   tfjs: boolean;
+  layers: boolean;
   write: boolean | null;
   resultsFile: string;
   /** true when every option that changes what is measured has its default */
@@ -87,7 +95,7 @@ interface Options extends CallBudget {
 
 function parseOptions(argv: readonly string[]): Options {
   const o: Options = {
-    sizes: null, batches: null, backends: ['webgpu', 'cpu'], tfjs: true, runs: 10, warmup: 1, warmupS: DEFAULT_WARMUP_S, budgetS: DEFAULT_BUDGET_S,
+    sizes: null, batches: null, backends: ['webgpu', 'cpu'], tfjs: true, layers: true, runs: 10, warmup: 1, warmupS: DEFAULT_WARMUP_S, budgetS: DEFAULT_BUDGET_S,
     write: null, resultsFile: fileURLToPath(new URL('./RESULTS.md', import.meta.url)), defaults: true,
   };
   let quick = false, runsGiven = false, warmupGiven = false;
@@ -108,6 +116,7 @@ function parseOptions(argv: readonly string[]): Options {
       case '--batches': o.batches = ints(flag, value()); o.defaults = false; break;
       case '--backends': o.backends = oneOf(flag, value(), ['webgpu', 'cpu'] as const); o.defaults = false; break;
       case '--no-tfjs': o.tfjs = false; o.defaults = false; break;
+      case '--no-layers': o.layers = false; o.defaults = false; break;
       case '--quick': quick = true; o.defaults = false; break;
       case '--runs': case '--reps': o.runs = int(flag, value(), 1); runsGiven = true; break;
       case '--warmup': o.warmup = int(flag, value(), 0); warmupGiven = true; break;
@@ -553,6 +562,21 @@ interface Check {
   webgpuVsCpu: number | null;
 }
 
+/** The GPU time per layer of LAYER_CALLS calls, or why it could not be measured. */
+async function timePerLayer(b: WebGpuBackend, m: Model, n: number, call: () => Promise<void>): Promise<LayerTimes | Error> {
+  if (!b.ctx.features.has('timestamp-query')) return new Error('the adapter offers no timestamp-query');
+  const recorder = new CallRecorder(b.ctx);
+  try {
+    const runs = [];
+    for (let i = 0; i < LAYER_CALLS; i++) runs.push(await recorder.record(call));
+    return layerTimes(m, n, runs);
+  } catch (e) {
+    return e as Error;
+  } finally {
+    recorder.destroy();
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === '--tfjs-peer') return peerMain(argv[1]);
   const o = parseArgs('saliency', argv, USAGE, parseOptions);
@@ -614,11 +638,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   const rows: Row[] = [];
   const maps = new Map<string, Float32Array>();   // `${backend} ${size}`: image 0's map, from its first call
   const runtimeNames: string[] = [];
+  const perLayer: { size: number; times: LayerTimes }[] = [];
 
   for (const name of o.backends) {
     let info;
     try {
-      info = await init({ backend: name });
+      // timestamps at full resolution for the per-layer times (Dawn rounds them to 65 µs otherwise)
+      info = await init(name === 'webgpu' && o.layers ? { backend: name, dawnFlags: [NO_QUANTIZATION] } : { backend: name });
     } catch (e) {
       console.log(`\n${name}: not available (${(e as Error).message.split('\n')[0]})`);
       for (const size of sizes) for (const n of batches) rows.push({ runtime: name, tfjs: false, size, batch: n, t: e as Error });
@@ -647,6 +673,17 @@ export async function main(argv: readonly string[]): Promise<number> {
           console.log(`  size ${size} batch ${n} ${describeTiming(t)}${t instanceof Error || n === 1 ? '' : `; ${fmtMs(t.ms / n)} ms per image`}`);
           const leaked = b.memory().liveStorages - before;
           if (before >= 0 && leaked !== 0 && !(t instanceof Error)) console.log(`  warning: the saliency calls left ${leaked} storage(s) alive`);
+          if (name === 'webgpu' && o.layers && !(t instanceof Error)) {
+            const times = await timePerLayer(b as WebGpuBackend, m, n, async () => { await saliency(m, x, { target }); });
+            if (times instanceof Error) {
+              notes.push(`webgpu GPU time per layer at size ${size}, batch ${n}: not measured (${times.message})`);
+              console.log(`  GPU time per layer: not measured (${times.message})`);
+            } else {
+              perLayer.push({ size, times });
+              const tab = layerTable(times);
+              console.log(`  GPU time per layer, size ${size} batch ${n} (${LAYER_CALLS} calls, a timestamp pair per dispatch):\n${textTable(tab.header, tab.rows).replace(/^/gm, '  ')}`);
+            }
+          }
           x.dispose();
           rows.push({ runtime: label, tfjs: false, size, batch: n, t });
         }
@@ -784,6 +821,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       '',
       legend,
       ...notes.map((n) => `${n}.`),
+      ...perLayer.flatMap(({ size, times }) => {
+        const tab = layerTable(times);
+        return ['', `### webgpu GPU time per layer, size ${size}, batch ${times.batch}`, '', markdownTable(tab.header, tab.rows)];
+      }),
+      ...(perLayer.length ? ['', `${LAYER_LEGEND} ${LAYER_CALLS} calls recorded after each case's timed runs.`] : []),
     ].join('\n');
     updateSection(o.resultsFile, heading, body);
     console.log(`\nwrote the section "${heading.slice(3)}" of ${o.resultsFile}`);

@@ -2,6 +2,7 @@
 // (through GpuContext.timestampWrites), wall time around the device's onSubmittedWorkDone, and the summary
 // statistics. GPUBufferUsage / GPUMapMode are not globals under dawn.node, so the numeric flags are spelled out.
 
+import { traceScope } from '../src/autograd/trace.js';
 import type { GpuContext } from '../src/backend/webgpu/context.js';
 import { fmtMs } from './report.js';
 
@@ -102,8 +103,8 @@ export interface OneRun {
 
 /**
  * A timestamp query set for up to `capacity` compute passes, each with a begin and an end timestamp, and the
- * buffers its values are resolved into and read back through. DispatchTimer and the profile's recorder
- * (profile.ts) both time dispatches with it.
+ * buffers its values are resolved into and read back through. DispatchTimer and CallRecorder both time dispatches
+ * with it.
  */
 export class TimestampPairs {
   private readonly querySet: GPUQuerySet;
@@ -203,6 +204,59 @@ export class DispatchTimer {
 
   destroy(): void {
     this.stamps?.destroy();
+  }
+}
+
+/** WebGPU's limit for one query set is 4096 queries: 2048 passes. */
+const MAX_RECORDED_DISPATCHES = 2048;
+
+/**
+ * One dispatch of a recorded call: its label, the model layer and pass it ran for (traceScope when it was
+ * recorded; layer null outside any layer), and its GPU interval in ns from the call's first dispatch's start.
+ */
+export interface Stamp { label: string; layer: string | null; backward: boolean; begin: number; end: number }
+
+/**
+ * Records every dispatch of an async call (a saliency call, say) with timestamps: each dispatch in its own compute
+ * pass between two timestamp queries. The adapter must offer timestamp queries; open the device with Dawn's
+ * timestamp quantization off (NO_QUANTIZATION in kernel-options.ts) for intervals finer than 65 µs.
+ */
+export class CallRecorder {
+  private readonly stamps: TimestampPairs;
+
+  constructor(private readonly ctx: GpuContext) {
+    if (!ctx.features.has('timestamp-query')) throw new Error('CallRecorder: the adapter offers no timestamp-query');
+    this.stamps = new TimestampPairs(ctx, MAX_RECORDED_DISPATCHES);
+  }
+
+  async record(call: () => Promise<void>): Promise<{ stamps: Stamp[]; wallMs: number }> {
+    const ctx = this.ctx;
+    await ctx.sync();
+    const seen: { label: string; layer: string | null; backward: boolean }[] = [];
+    ctx.timestampWrites = (label) => {
+      if (seen.length >= MAX_RECORDED_DISPATCHES) throw new Error(`CallRecorder: more than ${MAX_RECORDED_DISPATCHES} dispatches in one call`);
+      seen.push({ label, layer: traceScope.layer, backward: traceScope.backward });
+      return this.stamps.writes(seen.length - 1);
+    };
+    const t0 = performance.now();
+    try {
+      await call();
+    } finally {
+      ctx.timestampWrites = null;
+    }
+    const wallMs = performance.now() - t0;
+    const n = seen.length;
+    if (n === 0) return { stamps: [], wallMs };
+    this.stamps.resolve(n);
+    await ctx.sync();
+    const raw = await this.stamps.values(n);
+    const origin = raw[0];
+    const ns = (v: bigint) => Number(v - origin);
+    return { stamps: seen.map((s, i) => ({ ...s, begin: ns(raw[2 * i]), end: ns(raw[2 * i + 1]) })), wallMs };
+  }
+
+  destroy(): void {
+    this.stamps.destroy();
   }
 }
 

@@ -3,6 +3,7 @@
 // an intermediate tensor (or leaving a tidy scope) never breaks backward through a tensor that survives.
 
 import { type BackwardOptions, fmt, installBackward, keep, Tensor, tidy } from '../tensor/tensor.js';
+import { traceScope } from './trace.js';
 
 export type ReluRule = NonNullable<BackwardOptions['reluRule']>;
 
@@ -18,6 +19,8 @@ let gradEnabled = true;
 export class GraphNode {
   refs = 1;
   freed = false;
+  /** the model layer whose ops recorded the node (traceScope), for profilers */
+  readonly layer: string | null = traceScope.layer;
   constructor(readonly op: string, readonly edges: Edge[], readonly backward: BackwardFn, public saved: Tensor[]) {}
 
   release(): void {
@@ -145,39 +148,47 @@ function backward(root: Tensor, seed: Tensor | undefined, opts: BackwardOptions)
   }
   const ctx: BackwardContext = { reluRule };
   const grads = new Map<GraphNode, Tensor>();
-  noGrad(() => {
-    grads.set(root.node!, seed ? seed.share() : onesLike(root));
-    for (let i = order.length - 1; i >= 0; i--) {
-      const node = order[i];
-      const g = grads.get(node);
-      if (!g) continue;
-      grads.delete(node);
-      if (node.freed) {
-        g.dispose();
-        throw new Error(`backward: the graph through '${node.op}' was already used by a backward pass and freed`);
-      }
-      const inGrads = node.backward(g, ctx);
-      g.dispose();
-      node.edges.forEach((e, k) => {
-        const ig = inGrads[k];
-        if (!ig) return;
-        if (e === null) {
-          ig.dispose();
-        } else if (e instanceof GraphNode) {
-          const prev = grads.get(e);
-          if (prev) {
-            grads.set(e, addGrads(prev, ig));
-            prev.dispose();
-            ig.dispose();
-          } else {
-            grads.set(e, ig);
-          }
-        } else {
-          accumulateLeaf(e, ig);
+  const outer = { layer: traceScope.layer, backward: traceScope.backward };
+  traceScope.backward = true;
+  try {
+    noGrad(() => {
+      grads.set(root.node!, seed ? seed.share() : onesLike(root));
+      for (let i = order.length - 1; i >= 0; i--) {
+        const node = order[i];
+        const g = grads.get(node);
+        if (!g) continue;
+        grads.delete(node);
+        traceScope.layer = node.layer;
+        if (node.freed) {
+          g.dispose();
+          throw new Error(`backward: the graph through '${node.op}' was already used by a backward pass and freed`);
         }
-      });
-    }
-  });
+        const inGrads = node.backward(g, ctx);
+        g.dispose();
+        node.edges.forEach((e, k) => {
+          const ig = inGrads[k];
+          if (!ig) return;
+          if (e === null) {
+            ig.dispose();
+          } else if (e instanceof GraphNode) {
+            const prev = grads.get(e);
+            if (prev) {
+              grads.set(e, addGrads(prev, ig));
+              prev.dispose();
+              ig.dispose();
+            } else {
+              grads.set(e, ig);
+            }
+          } else {
+            accumulateLeaf(e, ig);
+          }
+        });
+      }
+    });
+  } finally {
+    traceScope.layer = outer.layer;
+    traceScope.backward = outer.backward;
+  }
   for (const n of order) n.free();
 }
 

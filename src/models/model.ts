@@ -6,6 +6,7 @@ import { backend } from '../runtime.js';
 import type { Backend } from '../backend/interface.js';
 import { tensor } from '../tensor/create.js';
 import { keep, type Tensor, tidy } from '../tensor/tensor.js';
+import { traceScope } from '../autograd/trace.js';
 import { applyLayer, type Layer, layerOutputShape } from './layers.js';
 
 export interface Preprocess {
@@ -242,20 +243,27 @@ export class Model {
       const values = new Map<string, Tensor>([[this.input, x]]);
       const captured: Record<string, Tensor> = {};
       const fusable = fuse ? this.reluFusable() : new Set<number>();
-      for (let i = 0; i <= last; i++) {
-        const layer = this.layers[i];
-        const mode = training ? { training: true, seed: seed + i } : undefined;
-        if (fusable.has(i) && i + 1 <= last && !wanted.has(layer.name)) {
-          const relu = this.layers[i + 1];
-          const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer), mode, true);
-          values.set(relu.output, y);
-          if (wanted.has(relu.name)) captured[relu.name] = y;
-          i++;
-          continue;
+      const outer = traceScope.layer;
+      try {
+        for (let i = 0; i <= last; i++) {
+          const layer = this.layers[i];
+          const mode = training ? { training: true, seed: seed + i } : undefined;
+          // a profiler charges the dispatches to this layer (a fused ReLU's to its conv)
+          traceScope.layer = layer.name;
+          if (fusable.has(i) && i + 1 <= last && !wanted.has(layer.name)) {
+            const relu = this.layers[i + 1];
+            const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer), mode, true);
+            values.set(relu.output, y);
+            if (wanted.has(relu.name)) captured[relu.name] = y;
+            i++;
+            continue;
+          }
+          const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer), mode);
+          values.set(layer.output, y);
+          if (wanted.has(layer.name)) captured[layer.name] = y;
         }
-        const y = applyLayer(layer, layer.inputs.map((v) => values.get(v)!), this.weights(layer), mode);
-        values.set(layer.output, y);
-        if (wanted.has(layer.name)) captured[layer.name] = y;
+      } finally {
+        traceScope.layer = outer;
       }
       const output = values.get(opts.until === undefined ? this.output : this.layers[last].output)!;
       return { output, captured };
