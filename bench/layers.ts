@@ -23,7 +23,10 @@ export interface LayerRow {
 export interface LayerTimes {
   batch: number;
   rows: LayerRow[];
-  /** dispatches outside every layer: preprocessing, the seed of the backward pass, |gradient| and the channel max */
+  /**
+   * dispatches outside every layer: the preprocessing (its forward, and its backward inside the tape's backward),
+   * and |gradient| and the channel max, which run after the tape's backward and so count as forward
+   */
   outside: { forwardMs: number; backwardMs: number };
   /** the median over the calls of all their dispatches' GPU time: forward, backward and both */
   call: { forwardMs: number; backwardMs: number; totalMs: number };
@@ -77,7 +80,7 @@ export function layerTimes(model: Model, n: number, runs: readonly { stamps: rea
       flops = 2 * out[0] * I * O;
       what = `linear ${I}->${O}`;
     }
-    // a ReLU fused into its conv, a flatten that is a view, a dropout at inference: no dispatches, no row
+    // a ReLU fused into its conv, a flatten that is a view: no dispatches, no row
     if (forwardMs > 0 || backwardMs > 0 || flops > 0) rows.push({ layer: l.name, what, forwardMs, backwardMs, flops });
   }
   const outside = { forwardMs: ms(OUTSIDE, 'f'), backwardMs: ms(OUTSIDE, 'b') };
@@ -98,13 +101,13 @@ export function layerTable(t: LayerTimes): { header: string[]; rows: string[][] 
   const header = ['layer', 'what', 'forward ms', 'forward TFLOP/s', 'backward ms', 'backward TFLOP/s'];
   const rows = t.rows.map((r) => [r.layer, r.what, fmtMs(r.forwardMs), fmtTflops(r.flops, r.forwardMs), fmtMs(r.backwardMs), fmtTflops(r.flops, r.backwardMs)]);
   rows.push(['conv layers', '', fmtMs(t.conv.forwardMs), fmtTflops(t.conv.flops, t.conv.forwardMs), fmtMs(t.conv.backwardMs), fmtTflops(t.conv.flops, t.conv.backwardMs)]);
-  rows.push(['outside layers', 'preprocessing; seed, |gradient|, channel max', fmtMs(t.outside.forwardMs), '—', fmtMs(t.outside.backwardMs), '—']);
+  rows.push(['outside layers', 'preprocessing; |gradient|, channel max (forward column)', fmtMs(t.outside.forwardMs), '—', fmtMs(t.outside.backwardMs), '—']);
   rows.push(['the whole call', `${fmtMs(t.call.totalMs)} ms of GPU time`, fmtMs(t.call.forwardMs), '', fmtMs(t.call.backwardMs), '']);
   return { header, rows };
 }
 
 export const LAYER_LEGEND = 'GPU time per layer: each dispatch of a saliency call in its own compute pass between two timestamp queries, ' +
-  'charged to the layer (and pass) that made it; a fused ReLU\'s work is in its conv; the median over the recorded calls of each ' +
+  'charged to the layer that made it, as backward when the tape\'s backward made it; a fused ReLU\'s work is in its conv; the median over the recorded calls of each ' +
   'layer\'s sum. TFLOP/s: effective, the direct convolution\'s (or the linear layer\'s) FLOPs over that time, the same count for ' +
   'the backward to the layer\'s input; Winograd layers do fewer multiplications than that count. The pass per dispatch adds a ' +
   'little time of its own, so the call\'s sum here is above its share of the wall time in the table above.';

@@ -1,8 +1,9 @@
 // Which model layer, and which pass, the ops being run now belong to. Model.run names the layer around each
 // layer's ops; the tape's backward names the layer that recorded the node it is differentiating (GraphNode.layer)
 // and marks the pass as backward. Nothing in the library reads it: a profiler reads it as each dispatch is recorded
-// (bench/saliency.ts's GPU time per layer, bench/profile.ts), so a dispatch can be charged to a layer without the
-// kernels knowing of layers.
+// (CallRecorder in bench/timing.ts, for the saliency benchmark's GPU time per layer), so a dispatch can be charged
+// to a layer without the kernels knowing of layers. Ops run after the tape's backward returns (the saliency map's
+// |gradient| and channel max) are outside both.
 
 export interface TraceScope {
   /** the layer whose ops are being recorded or differentiated; null outside Model.run and for ops no layer made */

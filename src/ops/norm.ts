@@ -107,8 +107,8 @@ export function dropout(x: Tensor, p: number, opts: DropoutOptions = {}): Tensor
   const seed = checkInt('dropout', 'seed', opts.seed ?? 0, 0);
   if (seed > 0xffffffff) throw new Error(`dropout: seed must fit in 32 bits (0 to ${0xffffffff}), got ${seed}`);
   if (!training || p === 0) {
-    const y = kernel('copy', [x], x.shape);
-    return record('dropout', y, [x], [], (g) => [g.share()]);
+    // the identity: a view of x, like reshape's (VGG16's two dropouts were two copy dispatches a forward pass)
+    return record('dropout', x.share(), [x], [], (g) => [g.share()]);
   }
   const y = kernel('dropout', [x], x.shape, [seed, p]);
   return record('dropout', y, [x], [], (g) => [kernel('dropout', [g], g.shape, [seed, p])]);

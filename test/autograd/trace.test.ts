@@ -50,6 +50,17 @@ await onEachBackend('trace', [
     t.notOk(layers.has(null), 'every node of the model belongs to a layer');
     const unfused = m.run(x, { fuse: false }).output;
     t.ok(new Set(nodeLayers(unfused.node).map((n) => n.layer)).has('r1'), 'unfused, the ReLU records its own node');
+    // a layer that throws part way: the scope goes back to what it was before the call
+    const failing = small();
+    const weights = failing.weights.bind(failing);
+    (failing as unknown as { weights: typeof weights }).weights = (l) => {
+      if (l.name === 'c2') throw new Error('no weights for c2');
+      return weights(l);
+    };
+    traceScope.layer = 'outer';
+    t.throws(() => failing.forward(x), /no weights for c2/, 'the layer throws');
+    t.equal(traceScope.layer, 'outer', 'the outer layer is back after a layer threw');
+    traceScope.layer = null;
     y.dispose();
     unfused.dispose();
     x.dispose();

@@ -49,6 +49,15 @@ test('bench layers: sums per layer and pass, medians over calls, FLOPs from the 
   t.end();
 });
 
+test('bench layers: a grouped, strided, dilated conv counts C/groups inputs per output at the output\'s size', (t) => {
+  // 9x9 input, kernel 3 dilated by 2 (extent 5), padding 2, stride 2: (9 + 4 - 5) / 2 + 1 = 5 outputs a side
+  const m = nn.sequential(nn.conv2d(4, 6, 3, { groups: 2, stride: 2, dilation: 2, padding: 2, name: 'g' }), { inputShape: [4, 9, 9], seed: 1, name: 'grouped' });
+  const r = layerTimes(m, 3, [{ stamps: [st('g', false, 0, 1)] }]);
+  t.equal(r.rows[0].flops, 2 * 3 * 6 * 2 * 9 * 5 * 5, '2·N·O·(C/groups)·9·OH·OW');
+  t.equal(r.rows[0].what, 'conv 3x3 4->6 @5');
+  t.end();
+});
+
 test('bench layers: rates, and stamps from another model', (t) => {
   t.equal(fmtTflops(2e12, 100), '20.0', '2 TFLOP in 100 ms: 20 TFLOP/s');
   t.equal(fmtTflops(3e9, 1), '3.00', '3 GFLOP in 1 ms: 3 TFLOP/s');

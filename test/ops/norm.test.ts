@@ -154,7 +154,9 @@ async function dropoutIdentity(t: test.Test): Promise<void> {
   const r = uniform(shape, 10);
   for (const [what, p, opts] of [['training false', 0.5, { training: false }], ['p = 0', 0, {}]] as const) {
     const x = tensor(xv, shape, { requiresGrad: true });
+    const storages = memory().liveStorages;
     const y = ops.dropout(x, p, opts);
+    t.equal(memory().liveStorages, storages, `${what}: the output is a view of x (no copy)`);
     const yv = await y.data();
     t.ok(yv.every((v, i) => v === xv[i]), `${what}: the output is x`);
     const seed = tensor(r, shape);
