@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { GpuContext } from '../src/backend/webgpu/context.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/index.js';
 import { type TileConfig, tileConfigs, tileKey } from '../src/backend/webgpu/gemm.js';
-import { usesNarrowBackwardInput } from '../src/backend/webgpu/conv.js';
+import { narrowTiledChannels, usesNarrowBackwardInput } from '../src/backend/webgpu/conv.js';
 import { pickTile } from '../src/backend/webgpu/matmul.js';
 import { pickSubgroupTile, subgroupConvAvailable } from '../src/backend/webgpu/subgroupconv.js';
 import { backend, close, init } from '../src/runtime.js';
@@ -48,7 +48,9 @@ function caseKernel(ctx: GpuContext, c: BenchCase): string {
     return `subgroup ${pickSubgroupTile(H, W)}`;
   }
   if (c.kind === 'conv2d') return tileName(pickTile(ctx, O, N * H * W));
-  return usesNarrowBackwardInput(C, 1) ? 'narrow dX' : tileName(pickTile(ctx, C, N * H * W));
+  if (!usesNarrowBackwardInput(C, 1)) return tileName(pickTile(ctx, C, N * H * W));
+  const vgg = { strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilationH: 1, dilationW: 1, groups: 1 };
+  return narrowTiledChannels(ctx, vgg, 3, 3) > 0 ? 'narrow dX, tiled' : 'narrow dX';
 }
 
 /** The case's operands on the backend (bench/operands.ts), its bare kernel call and the kernel it runs. */

@@ -7,7 +7,7 @@ import { ops } from '../../src/index.js';
 import { checkOp, type OpCase } from '../helpers/opcheck.js';
 import { onEachBackend, webgpuOnCpu } from '../helpers/backends.js';
 import { type ConvGeom, conv2d, conv2dVjp, convOut } from '../reference/ref.js';
-import { convContext, withAlgorithm } from '../helpers/webgpu.js';
+import { convContext, withAlgorithm, withNarrowTiled } from '../helpers/webgpu.js';
 
 interface Case { name: string; g: Omit<ConvGeom, 'pb' | 'pr'> & { pb?: number; pr?: number }; bias: boolean }
 
@@ -392,6 +392,46 @@ await onEachBackend('conv2d fused ReLU on the tape', (['gradient', 'deconvnet', 
       if (ran === null) t.pass('the convolution algorithm is a WebGPU matter');
     }]),
 ]));
+
+// The tiled narrow backward-input (kernels/conv_dx_narrow_tiled.wgsl: at most 4 channels per group, stride 1, no
+// dilation; the default on GPUs, the plain kernel the default on CPU adapters), forced on, on shapes that miss its
+// edges: maps over one 16x16 tile with partial tiles, output channels not a multiple of the staged chunk, batches,
+// kernels that stage 8, 4 and 2 channels at a time (3x3, 7x7, 11x11), a non-square kernel with asymmetric padding,
+// 1x1 kernels in groups, 1 to 4 channels, and strided or dilated shapes, which keep the plain kernel. Forward and
+// weight gradient are checked too (checkOp); the kernel label says which backward-input ran. (Small maps: the
+// finite differences run a float64 convolution per input element.)
+const narrowCases: Case[] = [
+  { name: '3->11, 18x17 (partial tiles), pad 1', g: { N: 1, C: 3, H: 18, W: 17, O: 11, KH: 3, KW: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '4->12, 5x3 kernel, asymmetric padding [2, 0, 1, 2], 17x9', g: { N: 1, C: 4, H: 17, W: 9, O: 12, KH: 5, KW: 3, sh: 1, sw: 1, pt: 2, pl: 0, pb: 1, pr: 2, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: '1->5, batch 2, 7x7 kernel, pad 3, 17x16', g: { N: 2, C: 1, H: 17, W: 16, O: 5, KH: 7, KW: 7, sh: 1, sw: 1, pt: 3, pl: 3, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: '2->3, 11x11 kernel, no padding, 20x23', g: { N: 1, C: 2, H: 20, W: 23, O: 3, KH: 11, KW: 11, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 1 }, bias: false },
+  { name: 'groups 2 of 2 channels, 1x1 kernel, 9x40', g: { N: 3, C: 4, H: 9, W: 40, O: 6, KH: 1, KW: 1, sh: 1, sw: 1, pt: 0, pl: 0, dh: 1, dw: 1, groups: 2 }, bias: true },
+  { name: 'stride 2 (the plain kernel)', g: { N: 1, C: 3, H: 11, W: 10, O: 4, KH: 3, KW: 3, sh: 2, sw: 2, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 }, bias: true },
+  { name: 'dilation 2 (the plain kernel)', g: { N: 1, C: 3, H: 9, W: 9, O: 2, KH: 3, KW: 3, sh: 1, sw: 1, pt: 2, pl: 2, dh: 2, dw: 2, groups: 1 }, bias: false },
+];
+
+await onEachBackend('conv2d narrow backward-input, tiled', narrowCases.map((c, i): [string, (t: import('tape').Test) => Promise<void>] => [c.name, async (t) => {
+  const labels = await withNarrowTiled(true, async (l) => {
+    await checkOp(t, opCase(c), 140 + i);
+    return l;
+  });
+  if (labels === null) return t.pass('the narrow kernels are a WebGPU matter');
+  const tiled = c.g.sh === 1 && c.g.sw === 1 && c.g.dh === 1 && c.g.dw === 1;
+  const dx = labels.filter((l) => l.startsWith('conv2dBackwardInput'));
+  t.ok(dx.length > 0 && dx.every((l) => (tiled ? /tile=narrowTiled(16|8|4|2|1)$/ : /tile=narrow\d$/).test(l)),
+    `backward-input ran the ${tiled ? 'tiled' : 'plain'} narrow kernel: ${dx.map((l) => l.split('tile=')[1]).join(', ')}`);
+}]));
+
+await onEachBackend('conv2d narrow backward-input, tiled, fused ReLU', (['gradient', 'deconvnet', 'guided'] as const).map(
+  (rule): [string, (t: import('tape').Test) => Promise<void>] => [`rule '${rule}': the rule applied as dY is staged`, async (t) => {
+    const labels = await withNarrowTiled(true, async (l) => {
+      await fusedOnTape(t, rule, 3, false);
+      return l;
+    });
+    if (labels === null) return t.pass('the narrow kernels are a WebGPU matter');
+    t.equal(labels.filter((l) => l.startsWith('elementwise:relu')).length, 0, 'no masked copy of dY');
+    t.ok(labels.some((l) => /^conv2dBackwardInput .*tile=narrowTiled8$/.test(l)), 'backward-input ran the tiled kernel');
+  }]));
 
 // Winograd's transformed weights and the subgroup kernel's reordered ones are kept between calls
 // (GpuContext.derivedFrom) and made anew once the weight's buffer is written: by a kernel (an in-place copy, as an

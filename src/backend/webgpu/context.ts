@@ -109,6 +109,12 @@ export class GpuContext {
   convAlgorithm: ConvAlgorithm | null = null;
   /** the subgroup size where the device has the subgroups feature and the adapter a single size; else null */
   readonly subgroupSize: number | null;
+  /**
+   * forces whether backward-input with at most 4 channels per group, stride 1 and no dilation stages dY in
+   * workgroup memory (conv_dx_narrow_tiled.wgsl) instead of loading every tap (conv_dx_narrow.wgsl); null: on GPUs
+   * (tests run it on lavapipe)
+   */
+  narrowTiled: boolean | null = null;
   /** forces the GEMV kernel of matmuls with at most 4 rows: 'lanes' (gemv.wgsl) or 'workgroup' (gemv_wg.wgsl); tests */
   gemvKernel: 'lanes' | 'workgroup' | null = null;
   /** whether convolution shapes are timed and their fastest kernel kept (autotune.ts): GPUs, unless CONVIS_AUTOTUNE=0 */
