@@ -48,7 +48,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r0 = i32(h0) + P.PT - i32(KH - 1u);
   let c0 = i32(w0) + P.PL - i32(KW - 1u);
   let O = P.groups * P.OG;
-  let ohw = P.OH * P.OW;
   let khw = KH * KW;
   var acc = vec4<f32>(0.0);
   for (var cb = 0u; cb < P.OG; cb += CO) {

@@ -110,8 +110,8 @@ export class GpuContext {
   /** the subgroup size where the device has the subgroups feature and the adapter a single size; else null */
   readonly subgroupSize: number | null;
   /**
-   * forces whether backward-input with at most 4 channels per group, stride 1 and no dilation stages dY in
-   * workgroup memory (conv_dx_narrow_tiled.wgsl) instead of loading every tap (conv_dx_narrow.wgsl); null: on GPUs
+   * forces whether backward-input with at most 4 channels per group, stride 1, no dilation and a kernel up to
+   * 24x24 stages dY in workgroup memory (conv_dx_narrow_tiled.wgsl) instead of loading every tap (conv_dx_narrow.wgsl); null: on GPUs
    * (tests run it on lavapipe)
    */
   narrowTiled: boolean | null = null;

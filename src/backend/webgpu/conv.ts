@@ -277,14 +277,14 @@ function conv2dBackwardInputNarrow(ctx: GpuContext, g: Geometry, gy: Operand, w:
 const NARROW_TILED_BYTES = 16384;
 
 /**
- * Output channels the tiled narrow kernel stages per step (the most of 16, 8, 4, 2, 1 whose dY windows and weights
- * fit in workgroup memory), or 0 where it does not run: strided or dilated layers, CPU adapters unless forced
- * (ctx.narrowTiled), kernels too large for one channel's window.
+ * Output channels the tiled narrow kernel stages per step (the most of 8, 4, 2, 1 whose dY windows and weights fit
+ * in workgroup memory: 8 for 3x3 and 5x5 kernels, 4 for 7x7, 2 for 11x11, 1 up to 24x24), or 0 where it does not
+ * run: strided or dilated layers, CPU adapters unless forced (ctx.narrowTiled), kernels of 25x25 and more.
  */
 export function narrowTiledChannels(ctx: GpuContext, p: Conv2dParams, kh: number, kw: number): number {
   if (!(ctx.narrowTiled ?? !ctx.isCpuAdapter)) return 0;
   if (p.strideH !== 1 || p.strideW !== 1 || p.dilationH !== 1 || p.dilationW !== 1) return 0;
-  for (const co of [16, 8, 4, 2, 1]) if (co * ((16 + kh - 1) * (16 + kw - 1) * 4 + kh * kw * 16) <= NARROW_TILED_BYTES) return co;
+  for (const co of [8, 4, 2, 1]) if (co * ((16 + kh - 1) * (16 + kw - 1) * 4 + kh * kw * 16) <= NARROW_TILED_BYTES) return co;
   return 0;
 }
 
