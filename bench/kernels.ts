@@ -15,7 +15,7 @@ import { backend, close, init } from '../src/runtime.js';
 import { type BenchCase, convCase, matmulCase, shapeMatches, vggShapes } from './cases.js';
 import { type Options, parseOptions, USAGE } from './kernel-options.js';
 import { parseArgs, rerunCommand } from './cli.js';
-import { prepareCase } from './operands.js';
+import { prepareCase, SAME_3X3 } from './operands.js';
 import { cpuModel, loadAverage, LoadProbe, logicalCores, sourceRevision } from './machine.js';
 import { type PeerJob, type PeerResult, type PeerRow, RESULT_TAG } from './peer-protocol.js';
 import { fmtMs, fmtRate, fmtRatio, markdownTable, textTable, updateSection } from './report.js';
@@ -49,8 +49,7 @@ function caseKernel(ctx: GpuContext, c: BenchCase): string {
   }
   if (c.kind === 'conv2d') return tileName(pickTile(ctx, O, N * H * W));
   if (!usesNarrowBackwardInput(C, 1)) return tileName(pickTile(ctx, C, N * H * W));
-  const vgg = { strideH: 1, strideW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, dilationH: 1, dilationW: 1, groups: 1 };
-  return narrowTiledChannels(ctx, vgg, 3, 3) > 0 ? 'narrow dX, tiled' : 'narrow dX';
+  return narrowTiledChannels(ctx, SAME_3X3, 3, 3) > 0 ? 'narrow dX, tiled' : 'narrow dX';
 }
 
 /** The case's operands on the backend (bench/operands.ts), its bare kernel call and the kernel it runs. */

@@ -6,7 +6,6 @@
 // multiplications than that, so a Winograd layer's effective rate can exceed what the card computes.
 
 import type { Model } from '../src/models/model.js';
-import { layerOutputShape } from '../src/models/layers.js';
 import { fmtMs } from './report.js';
 import { median, type Stamp } from './timing.js';
 
@@ -34,13 +33,6 @@ export interface LayerTimes {
   conv: { forwardMs: number; backwardMs: number; flops: number };
 }
 
-/** `model`'s layers' output shapes at batch `n`, by value name. */
-function shapesAt(model: Model, n: number): Map<string, number[]> {
-  const shapes = new Map<string, number[]>([[model.input, [n, ...model.inputShape]]]);
-  for (const l of model.layers) shapes.set(l.output, layerOutputShape(l, l.inputs.map((v) => shapes.get(v)!)));
-  return shapes;
-}
-
 /**
  * Each layer's forward and backward GPU ms (the median over `runs` of each call's sum) for calls at batch `n`.
  * Dispatches charged to a layer the model does not have are an Error: the stamps came from another model.
@@ -59,7 +51,7 @@ export function layerTimes(model: Model, n: number, runs: readonly { stamps: rea
     return sums;
   });
   const ms = (layer: string, pass: 'f' | 'b') => median(perRun.map((m) => m.get(`${layer}|${pass}`) ?? 0));
-  const shapes = shapesAt(model, n);
+  const shapes = model.valueShapes(n);
   const rows: LayerRow[] = [];
   const conv = { forwardMs: 0, backwardMs: 0, flops: 0 };
   for (const l of model.layers) {

@@ -113,6 +113,16 @@ export class Model {
     return out;
   }
 
+  /**
+   * @internal Every value's shape at batch `n` (the input's and each layer's output's), by value name; throws where a
+   * layer's shape does not follow at that batch (a reshape to a fixed batch).
+   */
+  valueShapes(n: number): Map<string, number[]> {
+    const shapes = new Map<string, number[]>([[this.input, [n, ...this.inputShape]]]);
+    for (const l of this.layers) shapes.set(l.output, layerOutputShape(l, l.inputs.map((v) => shapes.get(v)!)));
+    return shapes;
+  }
+
   /** The layer with this name or index, or an Error listing what exists. */
   layer(which: string | number): Layer {
     const l = typeof which === 'number' ? this.layers[which] : this.layers.find((x) => x.name === which);

@@ -6,7 +6,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import { type HostTensor, type Layer, type LayerAttrs, layerOutputShape } from '../layers.js';
+import { type HostTensor, type Layer, type LayerAttrs } from '../layers.js';
 import type { Model, Preprocess } from '../model.js';
 
 const { onnx } = onnxProto;
@@ -238,9 +238,7 @@ function outputDims(model: Model): (number | 'N' | null)[] {
   const fallback = ['N' as const, ...one.slice(1)];
   let two: readonly number[] | undefined;
   try {
-    const shapes = new Map<string, number[]>([[model.input, [2, ...model.inputShape]]]);
-    for (const layer of model.layers) shapes.set(layer.output, layerOutputShape(layer, layer.inputs.map((v) => shapes.get(v)!)));
-    two = shapes.get(model.output);
+    two = model.valueShapes(2).get(model.output);
   } catch {
     return fallback;
   }
